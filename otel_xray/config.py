@@ -1,0 +1,146 @@
+"""Options and the environment variables that set them.
+
+Every option has an ``OTEL_EXPORTER_XRAY_*`` environment variable; explicit arguments win
+over the environment, the environment over the defaults. Invalid values never raise at
+import time of an instrumented app: they are logged once and the default is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from typing import FrozenSet, Mapping, Optional, Tuple
+
+_log = logging.getLogger("otel_xray.config")
+
+ENV_INDEXED_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES"
+ENV_INDEX_ALL_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES"
+ENV_ANNOTATION_DOTS = "OTEL_EXPORTER_XRAY_ANNOTATION_DOTS"
+ENV_RESOURCE_METADATA = "OTEL_EXPORTER_XRAY_RESOURCE_METADATA"
+ENV_LOG_GROUP_NAMES = "OTEL_EXPORTER_XRAY_LOG_GROUP_NAMES"
+ENV_LAMBDA_MODE = "OTEL_EXPORTER_XRAY_LAMBDA_MODE"
+ENV_MAX_STACK_FRAMES = "OTEL_EXPORTER_XRAY_MAX_STACK_FRAMES"
+
+#: Set by the Lambda runtime in every function's environment.
+ENV_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """How spans become X-Ray documents.
+
+    Attributes:
+        indexed_attributes: span attribute keys that become X-Ray *annotations* (indexed and
+            searchable). Everything else goes to ``metadata.default``.
+        index_all_attributes: make every eligible attribute an annotation (still capped at
+            50 per document).
+        annotation_dots: keep ``.`` in annotation keys (X-Ray accepts it now); when false,
+            dots become ``_`` as with the Collector's default.
+        resource_metadata: copy resource attributes into the *segment's* metadata under
+            ``otel.resource.<key>`` (never into subsegments).
+        log_group_names: CloudWatch log groups recorded in ``aws.cloudwatch_logs`` of each
+            segment, in addition to the resource's ``aws.log.group.names``.
+        lambda_mode: on AWS Lambda the service records the invocation's segment itself;
+            a document root with a remote parent is then sent as a standalone subsegment
+            under it, never as a second segment. ``None`` detects Lambda from
+            ``AWS_LAMBDA_FUNCTION_NAME``.
+        max_stack_frames: frames kept per exception; the rest are counted in ``truncated``.
+    """
+
+    indexed_attributes: Tuple[str, ...] = ()
+    index_all_attributes: bool = False
+    annotation_dots: bool = False
+    resource_metadata: bool = False
+    log_group_names: Tuple[str, ...] = ()
+    lambda_mode: Optional[bool] = None
+    max_stack_frames: int = 50
+    # Derived, for O(1) lookups during translation.
+    indexed_set: FrozenSet[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "indexed_attributes", tuple(self.indexed_attributes))
+        object.__setattr__(self, "log_group_names", tuple(self.log_group_names))
+        object.__setattr__(self, "indexed_set", frozenset(self.indexed_attributes))
+        if self.lambda_mode is None:
+            object.__setattr__(
+                self, "lambda_mode", bool(os.environ.get(ENV_LAMBDA_FUNCTION_NAME))
+            )
+        if self.max_stack_frames < 1:
+            raise ValueError(f"max_stack_frames must be at least 1, got {self.max_stack_frames}")
+
+    @classmethod
+    def from_env(
+        cls, environ: Optional[Mapping[str, str]] = None, **overrides: object
+    ) -> TranslateOptions:
+        """Options from ``OTEL_EXPORTER_XRAY_*`` variables; keyword ``overrides`` win."""
+        env = os.environ if environ is None else environ
+        options = cls(
+            indexed_attributes=env_list(env, ENV_INDEXED_ATTRIBUTES),
+            index_all_attributes=env_bool(env, ENV_INDEX_ALL_ATTRIBUTES, False),
+            annotation_dots=env_bool(env, ENV_ANNOTATION_DOTS, False),
+            resource_metadata=env_bool(env, ENV_RESOURCE_METADATA, False),
+            log_group_names=env_list(env, ENV_LOG_GROUP_NAMES),
+            lambda_mode=env_optional_bool(env, ENV_LAMBDA_MODE)
+            if ENV_LAMBDA_MODE in env
+            else bool(env.get(ENV_LAMBDA_FUNCTION_NAME)),
+            max_stack_frames=env_int(env, ENV_MAX_STACK_FRAMES, 50, minimum=1),
+        )
+        return replace(options, **overrides) if overrides else options  # type: ignore[arg-type]
+
+
+def env_list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
+    """A comma-separated list; blanks around items and empty items are ignored."""
+    raw = env.get(name, "")
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env_optional_bool(env, name)
+    return default if value is None else value
+
+
+def env_optional_bool(env: Mapping[str, str], name: str) -> Optional[bool]:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    _log.warning("%s=%r is not a boolean (use true or false); using the default", name, raw)
+    return None
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        _log.warning("%s=%r is not an integer; using %d", name, raw, default)
+        return default
+    if value < minimum:
+        _log.warning("%s=%r is below the minimum %d; using %d", name, raw, minimum, default)
+        return default
+    return value
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        _log.warning("%s=%r is not a number; using %s", name, raw, default)
+        return default
+    if not value >= minimum:  # also rejects NaN
+        _log.warning("%s=%r is below the minimum %s; using %s", name, raw, minimum, default)
+        return default
+    return value
