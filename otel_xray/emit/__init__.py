@@ -1,0 +1,37 @@
+"""Emitters: where encoded X-Ray documents go (the daemon over UDP, or the X-Ray API).
+
+The pipeline hands an emitter compact JSON documents, already packed and sized to fit
+``max_document_bytes``. An emitter never raises into its caller: failures are counted in
+``stats()`` and logged (rate-limited), and ``send`` returns how many documents were handed
+on successfully.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+from typing_extensions import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Emitter(Protocol):
+    """What the processor and exporter need from a transport."""
+
+    #: The largest encoded document (bytes of JSON, without any transport header) that
+    #: this emitter can carry; the packer splits and trims documents to fit.
+    max_document_bytes: int
+
+    def send(self, documents: Sequence[bytes]) -> int:
+        """Send encoded documents; return how many were delivered. Never raises."""
+        ...
+
+    def stats(self) -> Dict[str, int]:
+        """Counters: documents and bytes sent, failures by reason."""
+        ...
+
+    def close(self) -> None:
+        """Release sockets/clients. Idempotent."""
+        ...
+
+
+__all__ = ["Emitter"]
