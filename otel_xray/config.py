@@ -39,7 +39,7 @@ class TranslateOptions:
         index_all_attributes: make every eligible attribute an annotation (still capped at
             50 per document).
         annotation_dots: keep ``.`` in annotation keys (X-Ray accepts it now); when false,
-            dots become ``_`` as with the Collector's default.
+            dots become ``_``, the characters the X-Ray SDKs allow (letters, digits, ``_``).
         resource_metadata: copy resource attributes into the *segment's* metadata under
             ``otel.resource.<key>`` (never into subsegments).
         log_group_names: CloudWatch log groups recorded in ``aws.cloudwatch_logs`` of each

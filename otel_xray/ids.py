@@ -8,6 +8,8 @@ import time
 
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from .propagation import continued_trace_id
+
 __all__ = [
     "XRayIdGenerator",
     "format_span_id",
@@ -72,6 +74,11 @@ class XRayIdGenerator(IdGenerator):
         return span_id
 
     def generate_trace_id(self) -> int:
+        # A header with Root but no Parent (what a load balancer sends) left its trace id in
+        # the current context: the request continues that trace as a new segment.
+        continued = continued_trace_id()
+        if continued is not None:
+            return continued
         return (int(time.time()) << 96) | random.getrandbits(96)
 
     def is_trace_id_random(self) -> bool:

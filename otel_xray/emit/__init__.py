@@ -34,4 +34,7 @@ class Emitter(Protocol):
         ...
 
 
-__all__ = ["Emitter"]
+from .api import ApiEmitter  # noqa: E402  (the transports come after the protocol)
+from .udp import UdpEmitter  # noqa: E402
+
+__all__ = ["ApiEmitter", "Emitter", "UdpEmitter"]

@@ -35,8 +35,11 @@ def first_int(attrs: Attributes, *keys: str) -> Optional[int]:
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
+        if isinstance(value, str):
+            text = value.strip()
+            # isascii: "²".isdigit() is true but int("²") raises.
+            if text.isascii() and text.isdigit():
+                return int(text)
     return None
 
 

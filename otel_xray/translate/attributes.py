@@ -1,18 +1,80 @@
 """Annotations, metadata, ``user``, span events and links; making any value JSON-safe.
 
-STUB: to be implemented (issue 2).
+Every span attribute that no other concern mapped lands in ``metadata.default`` under its
+own key. Some become *annotations* (indexed, searchable): the keys configured in
+:class:`~otel_xray.TranslateOptions`, the keys a span lists in ``aws.xray.annotations``,
+or all of them with ``index_all_attributes``. At most :data:`MAX_ANNOTATIONS` per document,
+chosen in a fixed priority (configured keys in configured order, then the span's list in
+its order, then index-all in sorted key order); whatever does not fit, or cannot be an
+annotation, stays in metadata, so nothing is silently lost.
+
+Everything emitted goes through :func:`to_json_value`: strict JSON, bounded sizes.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet
+import base64
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
+import orjson
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
+from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
 
 from ..config import TranslateOptions
+from ..ids import format_span_id, to_xray_trace_id
 from ._attrs import Attributes
 
-MAPPED_KEYS: FrozenSet[str] = frozenset()
+#: Span attribute listing the keys to index as annotations for this span (a list, or one key).
+ANNOTATIONS_KEY = "aws.xray.annotations"
+#: ``aws.xray.metadata.<ns>`` holds JSON text that becomes ``metadata.<ns>``.
+METADATA_PREFIX = "aws.xray.metadata."
+#: The metadata namespace of plain attributes.
+DEFAULT_NAMESPACE = "default"
+#: Keys in ``metadata.default`` for non-exception span events and what was left out.
+EVENTS_KEY = "otel.events"
+EVENTS_DROPPED_KEY = "otel.events_dropped"
+LINKS_DROPPED_KEY = "otel.links_dropped"
+#: The event name the errors concern turns into ``cause``; not repeated here.
+EXCEPTION_EVENT = "exception"
+
+MAX_ANNOTATIONS = 50
+MAX_ANNOTATION_KEY_LENGTH = 500
+MAX_ANNOTATION_STRING_LENGTH = 1000
+MAX_USER_LENGTH = 250
+#: Per attribute value: code points of text (summed over a nested value), then cut.
+MAX_STRING_LENGTH = 32 * 1024
+#: Metadata keys (attribute keys, mapping keys) are cut to this many code points.
+MAX_KEY_LENGTH = 1024
+#: Items kept per sequence or mapping, and nesting depth kept, inside one value.
+MAX_ITEMS = 1000
+MAX_DEPTH = 8
+MAX_EVENTS = 32
+MAX_LINKS = 32
+#: ``aws.xray.metadata.*`` text longer than this is not parsed (kept as a cut string).
+MAX_METADATA_JSON_LENGTH = 256 * 1024
+
+#: Appended where something was cut (strings, sequences) or replaces what was too deep.
+TRUNCATION_MARKER = "...[truncated]"
+
+#: Consumed here, never repeated in ``metadata.default``. The ``aws.xray.metadata.*``
+#: family is recognised by prefix; ``enduser.id``/``user.id`` only on segments (see apply).
+MAPPED_KEYS: FrozenSet[str] = frozenset({ANNOTATIONS_KEY})
+
+#: ``user`` comes from the first of these holding a usable value.
+_USER_KEYS = (ENDUSER_ID, USER_ID)
+
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1  # orjson's range: beyond it, dumps fails
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_KEY_INVALID = re.compile(r"[^A-Za-z0-9_]")
+_KEY_INVALID_KEEP_DOTS = re.compile(r"[^A-Za-z0-9_.]")
+
+AnnotationValue = Union[str, int, float, bool]
 
 
 def apply(
@@ -26,15 +88,429 @@ def apply(
 ) -> None:
     """Add ``annotations``, ``metadata``, ``user`` and ``links`` to ``body``.
 
-    ``is_segment``: the span is sent as a segment (``user`` is a segment-only field).
-    ``exclude`` holds the keys other concerns already mapped; they are not repeated in
-    ``metadata.default``.
+    ``is_segment``: the span is sent as a segment (``user`` is a segment-only field; on a
+    subsegment ``enduser.id``/``user.id`` stay in metadata). ``exclude`` holds the keys
+    other concerns already mapped; they are not repeated in ``metadata.default``, but a
+    key that is explicitly indexed is still annotated.
     """
-    metadata = {k: v for k, v in attrs.items() if k not in exclude}
+    if type(attrs) is not dict:
+        # The SDK's BoundedAttributes is a Python-level Mapping: a lookup of a missing key
+        # raises and catches KeyError. One copy makes every later lookup a dict lookup.
+        attrs = dict(attrs)
+    user_key, user = _user(attrs) if is_segment else (None, None)
+    consumed = {ANNOTATIONS_KEY, user_key} if user_key is not None else {ANNOTATIONS_KEY}
+    annotations, annotated = _annotations(attrs, options, exclude, consumed)
+    skip = consumed.union(annotated)
+
+    default: Dict[str, Any] = {}
+    namespaces: Dict[str, Dict[str, Any]] = {}
+    for key, value in attrs.items():
+        if value is None or key in exclude or key in skip:
+            continue
+        if key.startswith(METADATA_PREFIX):
+            _add_namespace(namespaces, default, key, value)
+            continue
+        # Inlined fast path for the common case (short ASCII text, bool): no calls.
+        cls = type(value)
+        if not (
+            (cls is str and len(value) <= MAX_STRING_LENGTH and value.isascii()) or cls is bool
+        ):
+            value = to_json_value(value)
+        if len(key) > MAX_KEY_LENGTH or not key.isascii():
+            key = metadata_key(key)
+        default[key] = value
+    _add_events(default, span)
+    links = _links(span, default)
+
+    for extra in namespaces.pop(DEFAULT_NAMESPACE, {}).items():
+        default.setdefault(*extra)  # a real attribute wins over the JSON blob's key
+    if annotations:
+        body["annotations"] = annotations
+    metadata = {DEFAULT_NAMESPACE: default} if default else {}
+    metadata.update((ns, values) for ns, values in namespaces.items() if values)
     if metadata:
-        body["metadata"] = {"default": metadata}
+        body["metadata"] = metadata
+    if user is not None:
+        body["user"] = user
+    if links:
+        body["links"] = links
 
 
 def to_json_value(value: Any) -> Any:
-    """Any attribute value as something strict JSON can carry (NaN, bytes, huge strings…)."""
-    return value
+    """Any attribute value as something strict JSON (and orjson) can carry.
+
+    ``None``, bool, and int within 64 bits pass; other ints become decimal text. NaN and
+    ±Infinity become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``. Text is cut
+    to :data:`MAX_STRING_LENGTH` code points (plus :data:`TRUNCATION_MARKER`), lone
+    surrogates become U+FFFD. Bytes become UTF-8 text when they are valid UTF-8, else
+    ``"base64:"`` + base64. Sequences become lists, mappings dicts with string keys, both
+    bounded by :data:`MAX_ITEMS`, :data:`MAX_DEPTH` and one text budget per value. Any
+    other object becomes its ``str()``. Never raises.
+    """
+    cls = type(value)
+    # Fast paths: the common attribute types, already JSON-safe.
+    if cls is str:
+        if len(value) <= MAX_STRING_LENGTH and value.isascii():
+            return value
+        return _clean_text(value, MAX_STRING_LENGTH)
+    if cls is bool or value is None:
+        return value
+    if cls is int:
+        return value if _INT_MIN <= value <= _INT_MAX else _int_text(value)
+    if cls is float:
+        return value if math.isfinite(value) else _non_finite(value)
+    if cls is tuple and _is_plain_tuple(value):
+        return list(value)
+    try:
+        return _convert(value, 0, _Budget())
+    except Exception:  # a hostile __str__/__iter__ must not break export
+        return f"<{_type_name(value)}>"
+
+
+def annotation_key(key: str, *, dots: bool) -> str:
+    """``key`` as X-Ray accepts it in annotations: ASCII letters, digits, ``_`` (and ``.``
+    when ``dots``), every other character replaced by ``_``, cut to 500 code points."""
+    return _annotation_key(key[:MAX_ANNOTATION_KEY_LENGTH], dots)
+
+
+def annotation_value(value: Any) -> Optional[AnnotationValue]:
+    """``value`` as an annotation value (text cut to 1000), or ``None`` if it cannot be one.
+
+    Only strings, booleans, integers within 64 bits and finite floats qualify.
+    """
+    if isinstance(value, str):
+        return _clean_text(value, MAX_ANNOTATION_STRING_LENGTH, marker="")
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value) if _INT_MIN <= value <= _INT_MAX else None
+    if isinstance(value, float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def metadata_key(key: str) -> str:
+    """An attribute key as a metadata key: kept as it is, only cut to 1024 code points and
+    with lone surrogates replaced (orjson refuses them)."""
+    if len(key) <= MAX_KEY_LENGTH and key.isascii():
+        return key
+    return _clean_text(key, MAX_KEY_LENGTH, marker="")
+
+
+
+# --- annotations ----------------------------------------------------------------------
+
+
+def _annotations(
+    attrs: Attributes, options: TranslateOptions, exclude: FrozenSet[str], consumed: Set[str]
+) -> Tuple[Dict[str, AnnotationValue], Set[str]]:
+    """The annotations and the attribute keys they fully represent (so not in metadata).
+
+    A string cut to 1000 code points does not fully represent its attribute: the whole
+    value stays in metadata too.
+    """
+    annotations: Dict[str, AnnotationValue] = {}
+    annotated: Set[str] = set()
+    if not (
+        options.indexed_attributes or options.index_all_attributes or ANNOTATIONS_KEY in attrs
+    ):
+        return annotations, annotated  # the common case: nothing to index
+    seen: Set[str] = set()
+    for key in _candidates(attrs, options, exclude, consumed):
+        if len(annotations) >= MAX_ANNOTATIONS:
+            break
+        if key in seen:
+            continue
+        seen.add(key)
+        value = attrs.get(key)
+        clean_value = annotation_value(value)
+        name = annotation_key(key, dots=options.annotation_dots)
+        # On a collision after cleaning, the key earlier in priority keeps the name.
+        if clean_value is None or not name or name in annotations:
+            continue
+        annotations[name] = clean_value
+        if not (isinstance(value, str) and len(value) > MAX_ANNOTATION_STRING_LENGTH):
+            annotated.add(key)
+    return annotations, annotated
+
+
+def _candidates(
+    attrs: Attributes, options: TranslateOptions, exclude: FrozenSet[str], consumed: Set[str]
+) -> Iterator[str]:
+    """Keys to annotate, in priority order (duplicates possible; the caller skips them)."""
+    for key in options.indexed_attributes:
+        if key in attrs:
+            yield key
+    listed = attrs.get(ANNOTATIONS_KEY)
+    if isinstance(listed, str):
+        listed = (listed,)
+    if isinstance(listed, Sequence):
+        for key in listed:
+            if isinstance(key, str) and key in attrs:
+                yield key
+    if options.index_all_attributes:
+        yield from sorted(
+            key for key, value in attrs.items()
+            if value is not None and _is_default_metadata(key, exclude, consumed)
+        )
+
+
+def _is_default_metadata(key: str, exclude: FrozenSet[str], consumed: Set[str]) -> bool:
+    """The key would land in ``metadata.default`` (what index-all may annotate)."""
+    return not (key in exclude or key in consumed or key.startswith(METADATA_PREFIX))
+
+
+@functools.lru_cache(maxsize=4096)
+def _annotation_key(key: str, dots: bool) -> str:
+    return (_KEY_INVALID_KEEP_DOTS if dots else _KEY_INVALID).sub("_", key)
+
+
+# --- user, metadata namespaces, events, links ----------------------------------------
+
+
+def _user(attrs: Attributes) -> Tuple[Optional[str], Optional[str]]:
+    """``(key consumed, user)`` from ``enduser.id`` or else ``user.id``.
+
+    The key is reported as consumed (not repeated in metadata) only when the value fits
+    the 250-character ``user`` field whole.
+    """
+    for key in _USER_KEYS:
+        value = attrs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(int(value)) if _INT_MIN <= value <= _INT_MAX else None
+        if isinstance(value, str) and value.strip():
+            user = _clean_text(value, MAX_USER_LENGTH, marker="")
+            return (key if len(value) <= MAX_USER_LENGTH else None), user
+    return None, None
+
+
+def _add_namespace(
+    namespaces: Dict[str, Dict[str, Any]], default: Dict[str, Any], key: str, value: Any
+) -> None:
+    """``aws.xray.metadata.<ns>`` = JSON text → ``metadata.<ns>``.
+
+    A JSON object becomes the namespace (merged with other keys of the same namespace); any
+    other JSON value is wrapped as ``{"value": ...}``. Invalid JSON, a non-string value, an
+    empty namespace or the reserved ``AWS.`` prefix: the attribute stays in
+    ``metadata.default`` under its own key (parsed when it was valid JSON).
+    """
+    namespace = metadata_key(key[len(METADATA_PREFIX):])
+    parsed = _parse_json(value) if isinstance(value, str) else _INVALID
+    if parsed is _INVALID:
+        default[metadata_key(key)] = to_json_value(value)
+        return
+    if namespace.lower() == DEFAULT_NAMESPACE:
+        namespace = DEFAULT_NAMESPACE
+    elif not namespace or namespace[:4].upper() == "AWS.":
+        default[metadata_key(key)] = parsed
+        return
+    values = parsed if isinstance(parsed, dict) else {"value": parsed}
+    namespaces.setdefault(namespace, {}).update(values)
+
+
+_INVALID = object()
+
+
+def _parse_json(text: str) -> Any:
+    if len(text) > MAX_METADATA_JSON_LENGTH:
+        return _INVALID
+    try:
+        parsed = orjson.loads(text)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return _INVALID
+    # Bounded like any value (orjson already refused NaN, surrogates and deep nesting).
+    return to_json_value(parsed)
+
+
+def _add_events(default: Dict[str, Any], span: ReadableSpan) -> None:
+    """Non-exception span events → ``metadata.default["otel.events"]``, first 32 kept."""
+    kept: List[Dict[str, Any]] = []
+    dropped = span.dropped_events
+    for event in span.events:
+        if event.name == EXCEPTION_EVENT:
+            continue
+        if len(kept) >= MAX_EVENTS:
+            dropped += 1
+            continue
+        entry: Dict[str, Any] = {
+            "name": to_json_value(event.name),
+            "time": (event.timestamp or 0) / 1e9,
+        }
+        attributes = _json_attributes(event.attributes)
+        if attributes:
+            entry["attributes"] = attributes
+        kept.append(entry)
+    if kept:
+        default[EVENTS_KEY] = kept
+    if dropped:
+        default[EVENTS_DROPPED_KEY] = dropped
+
+
+def _links(span: ReadableSpan, default: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Span links as X-Ray ``links``; the first 32 valid ones, the rest counted in metadata.
+
+    A link without a valid trace or span id (the SDK keeps those if they carry attributes)
+    cannot be expressed and is counted as dropped.
+    """
+    links: List[Dict[str, Any]] = []
+    dropped = span.dropped_links
+    for link in span.links:
+        context = link.context
+        if len(links) >= MAX_LINKS or not context.is_valid:
+            dropped += 1
+            continue
+        entry: Dict[str, Any] = {
+            "trace_id": to_xray_trace_id(context.trace_id),
+            "id": format_span_id(context.span_id),
+        }
+        attributes = _json_attributes(link.attributes)
+        if attributes:
+            entry["attributes"] = attributes
+        links.append(entry)
+    if dropped:
+        default[LINKS_DROPPED_KEY] = dropped
+    return links
+
+
+def _json_attributes(attrs: Optional[Attributes]) -> Dict[str, Any]:
+    if not attrs:
+        return {}
+    return {
+        metadata_key(key): to_json_value(value)
+        for key, value in attrs.items()
+        if value is not None
+    }
+
+
+# --- values --------------------------------------------------------------------------
+
+
+class _Budget:
+    """Code points of text still allowed in one (nested) value."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_STRING_LENGTH
+
+
+def _convert(value: Any, depth: int, budget: _Budget) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _budget_text(value, budget)
+    if isinstance(value, int):
+        return int(value) if _INT_MIN <= value <= _INT_MAX else _int_text(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else _non_finite(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _budget_text(_bytes_text(bytes(value[: 4 * MAX_STRING_LENGTH + 4]),
+                                        len(value)), budget)
+    if isinstance(value, Mapping):
+        if depth >= MAX_DEPTH:
+            return TRUNCATION_MARKER
+        out: Dict[str, Any] = {}
+        for index, (key, item) in enumerate(value.items()):
+            if index >= MAX_ITEMS or budget.left <= 0:
+                out[TRUNCATION_MARKER] = len(value) - index
+                break
+            budget.left -= 1
+            out[metadata_key(key if isinstance(key, str) else str(key))] = _convert(
+                item, depth + 1, budget
+            )
+        return out
+    if isinstance(value, (Sequence, set, frozenset)):
+        if depth >= MAX_DEPTH:
+            return TRUNCATION_MARKER
+        items: List[Any] = []
+        for index, item in enumerate(value):
+            if index >= MAX_ITEMS or budget.left <= 0:
+                items.append(TRUNCATION_MARKER)
+                break
+            budget.left -= 1
+            items.append(_convert(item, depth + 1, budget))
+        return items
+    return _budget_text(str(value), budget)
+
+
+def _is_plain_tuple(value: Tuple[Any, ...]) -> bool:
+    """A tuple of scalars that are JSON-safe as they are (the SDK's usual sequence)."""
+    if len(value) > MAX_ITEMS:
+        return False
+    text_left = MAX_STRING_LENGTH
+    for item in value:
+        cls = type(item)
+        if cls is str:
+            text_left -= len(item)
+            if text_left < 0 or not item.isascii():
+                return False
+        elif cls is float:
+            if not math.isfinite(item):
+                return False
+        elif cls is int:
+            if not _INT_MIN <= item <= _INT_MAX:
+                return False
+        elif cls is not bool and item is not None:
+            return False
+    return True
+
+
+def _budget_text(text: str, budget: _Budget) -> str:
+    limit = max(budget.left, 0)
+    budget.left -= len(text)
+    return _clean_text(text, limit)
+
+
+def _clean_text(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> str:
+    """Cut ``text`` to ``limit`` code points (adding ``marker``); lone surrogates → U+FFFD.
+
+    Cutting never splits a character: Python strings are code points, and a lone
+    surrogate at the cut is replaced like any other.
+    """
+    if len(text) > limit:
+        text = text[:limit] + marker
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _bytes_text(head: bytes, total: int) -> str:
+    """Valid UTF-8 → its text; anything else → ``"base64:..."``.
+
+    ``head`` is the start of a ``total``-byte value, cut to at most 4 bytes per code point
+    kept; a character split by that cut does not make the value binary.
+    """
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) < total and exc.start >= len(head) - 3:
+            try:
+                return head[: exc.start].decode("utf-8") + TRUNCATION_MARKER
+            except UnicodeDecodeError:
+                pass
+    else:
+        return text + TRUNCATION_MARKER if len(head) < total else text
+    raw = head[: MAX_STRING_LENGTH // 4 * 3]
+    text = "base64:" + base64.b64encode(raw).decode("ascii")
+    return text + TRUNCATION_MARKER if len(raw) < total else text
+
+
+def _int_text(value: int) -> str:
+    """Decimal text of an int too big for orjson (hex when too big for ``str()``)."""
+    try:
+        return _clean_text(str(value), MAX_STRING_LENGTH)
+    except ValueError:  # Python 3.11+ limits int→str conversion to 4300 digits
+        return _clean_text(hex(value), MAX_STRING_LENGTH)
+
+
+def _non_finite(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return type(value).__name__
+    except Exception:
+        return "object"

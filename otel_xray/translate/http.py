@@ -1,43 +1,271 @@
 """The ``http`` block: request method/url/user agent/client ip, response status/length.
 
-STUB: both semantic-convention generations and URL rebuilding are to be implemented.
+Both semantic-convention generations are read (``http.method`` … and
+``http.request.method``/``url.full``/``server.address`` …). When no full URL is recorded
+it is rebuilt from its parts. User-info (``user:password@``) never leaves the process,
+and every request string is cut to X-Ray's 250 characters.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet, Optional
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 
+from opentelemetry.semconv._incubating.attributes.http_attributes import (
+    HTTP_CLIENT_IP,
+    HTTP_HOST,
+    HTTP_METHOD,
+    HTTP_RESPONSE_CONTENT_LENGTH,
+    HTTP_SCHEME,
+    HTTP_SERVER_NAME,
+    HTTP_STATUS_CODE,
+    HTTP_TARGET,
+    HTTP_URL,
+    HTTP_USER_AGENT,
+)
+from opentelemetry.semconv._incubating.attributes.net_attributes import (
+    NET_HOST_NAME,
+    NET_HOST_PORT,
+    NET_PEER_IP,
+    NET_PEER_NAME,
+    NET_PEER_PORT,
+)
+from opentelemetry.semconv.attributes.client_attributes import CLIENT_ADDRESS
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL,
+    HTTP_RESPONSE_STATUS_CODE,
+)
+from opentelemetry.semconv.attributes.network_attributes import NETWORK_PEER_ADDRESS
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.semconv.attributes.url_attributes import (
+    URL_FULL,
+    URL_PATH,
+    URL_QUERY,
+    URL_SCHEME,
+)
+from opentelemetry.semconv.attributes.user_agent_attributes import USER_AGENT_ORIGINAL
 from opentelemetry.trace import SpanKind
 
-from ._attrs import Attributes, first_int, first_str
+from ._attrs import Attributes
 
-MAPPED_KEYS: FrozenSet[str] = frozenset(
-    {"http.method", "http.request.method", "http.url", "url.full", "http.status_code",
-     "http.response.status_code"}
+#: ``http.response.body.size`` (stable since semconv 1.27, no stable constant yet here).
+HTTP_RESPONSE_BODY_SIZE = "http.response.body.size"
+
+#: Attribute keys whose information the ``http`` block carries in full. ``url.full`` and
+#: ``http.url`` are here also because they may hold user-info that must not be sent.
+MAPPED_KEYS: FrozenSet[str] = frozenset({
+    HTTP_METHOD, HTTP_REQUEST_METHOD,
+    HTTP_URL, URL_FULL,
+    HTTP_STATUS_CODE, HTTP_RESPONSE_STATUS_CODE,
+    HTTP_RESPONSE_CONTENT_LENGTH, HTTP_RESPONSE_BODY_SIZE,
+})
+
+MAX_REQUEST_STRING = 250
+_MAX_STATUS = 999
+_MAX_CONTENT_LENGTH = 2**53  # exact in every JSON reader
+_OTHER_METHOD = "_OTHER"
+
+#: Keys that only HTTP spans carry; without any of them the span has no ``http`` block.
+_HTTP_MARKERS: Tuple[str, ...] = (
+    HTTP_REQUEST_METHOD, HTTP_METHOD, URL_FULL, HTTP_URL,
+    HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE, USER_AGENT_ORIGINAL, HTTP_USER_AGENT,
+    HTTP_TARGET, HTTP_HOST, HTTP_SCHEME, HTTP_SERVER_NAME, HTTP_CLIENT_IP,
 )
+_SERVER_HOST_KEYS = (HTTP_SERVER_NAME, NET_HOST_NAME, SERVER_ADDRESS)
+_CLIENT_HOST_KEYS = (NET_PEER_NAME, SERVER_ADDRESS, NET_PEER_IP)
+_SERVER_PORT_KEYS = (NET_HOST_PORT, SERVER_PORT)
+_CLIENT_PORT_KEYS = (NET_PEER_PORT, SERVER_PORT)
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_OUTGOING = frozenset({SpanKind.CLIENT, SpanKind.PRODUCER})
 
 
 def status_code(attrs: Attributes) -> Optional[int]:
-    """The HTTP response status of the span, from either convention generation."""
-    return first_int(attrs, "http.response.status_code", "http.status_code")
+    """The HTTP response status of the span, from either convention generation.
+
+    Integers and integral strings (``"200"``) count; anything outside 0-999 is ignored.
+    """
+    for key in (HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE):
+        status = _as_int(attrs.get(key), _MAX_STATUS)
+        if status is not None:
+            return status
+    return None
 
 
 def http_block(attrs: Attributes, kind: SpanKind, *, is_segment: bool) -> Optional[Dict[str, Any]]:
-    """The ``http`` field, or ``None`` when the span carries no HTTP information."""
+    """The ``http`` field, or ``None`` when the span carries no HTTP information.
+
+    ``kind`` decides which side's keys build the URL (server vs. client) and whether the
+    span's peer is a *client* (``client_ip`` is only set for incoming requests);
+    ``x_forwarded_for`` is only set on segments.
+    """
+    if not any(key in attrs for key in _HTTP_MARKERS):
+        return None
+    outgoing = kind in _OUTGOING
     request: Dict[str, Any] = {}
-    method = first_str(attrs, "http.request.method", "http.method")
+    method = _str(attrs.get(HTTP_REQUEST_METHOD))
+    if method == _OTHER_METHOD:
+        method = _str(attrs.get(HTTP_REQUEST_METHOD_ORIGINAL)) or method
+    method = method or _str(attrs.get(HTTP_METHOD))
     if method:
-        request["method"] = method
-    url = first_str(attrs, "url.full", "http.url")
+        request["method"] = _cut(method)
+    url = request_url(attrs, server_side=not outgoing)
     if url:
         request["url"] = url
+    user_agent = _str(attrs.get(USER_AGENT_ORIGINAL)) or _str(attrs.get(HTTP_USER_AGENT))
+    if user_agent:
+        request["user_agent"] = _cut(user_agent)
+    if not outgoing:
+        client_ip, forwarded = _client_ip(attrs)
+        if client_ip:
+            request["client_ip"] = _cut(client_ip)
+            if forwarded and is_segment:
+                request["x_forwarded_for"] = True
+
     response: Dict[str, Any] = {}
     status = status_code(attrs)
     if status is not None:
         response["status"] = status
+    length = _as_int(attrs.get(HTTP_RESPONSE_BODY_SIZE), _MAX_CONTENT_LENGTH)
+    if length is None:
+        length = _as_int(attrs.get(HTTP_RESPONSE_CONTENT_LENGTH), _MAX_CONTENT_LENGTH)
+    if length is not None:
+        response["content_length"] = length
+
     block: Dict[str, Any] = {}
     if request:
         block["request"] = request
     if response:
         block["response"] = response
     return block or None
+
+
+def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
+    """The request URL without user-info, cut to 250 characters; ``None`` without a host.
+
+    ``url.full``/``http.url`` win; otherwise the URL is rebuilt as
+    scheme + host + port (default ports omitted) + path + query.
+    """
+    full = _str(attrs.get(URL_FULL)) or _str(attrs.get(HTTP_URL))
+    if full:
+        return _cut(strip_userinfo(full))
+    target = _target(attrs)
+    if target.startswith(("http://", "https://")):  # absolute-form request target
+        return _cut(strip_userinfo(target))
+    host, port_given = _host(attrs, server_side)
+    if not host:
+        return None
+    scheme = _str(attrs.get(URL_SCHEME)) or _str(attrs.get(HTTP_SCHEME))
+    port = None
+    if not port_given:
+        port_keys = _SERVER_PORT_KEYS if server_side else _CLIENT_PORT_KEYS
+        for key in port_keys:
+            port = _as_int(attrs.get(key), 65535)
+            if port:
+                break
+    if not scheme:
+        scheme = "https" if port == 443 else "http"
+    url = f"{scheme}://{host}"
+    if port and port != _DEFAULT_PORTS.get(scheme.lower()):
+        url = f"{url}:{port}"
+    return _cut(url + target)
+
+
+def strip_userinfo(url: str) -> str:
+    """Remove ``user:password@`` from the authority of ``url``; other text is unchanged."""
+    if "@" not in url:
+        return url
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return url
+    start = scheme_end + 3
+    end = len(url)
+    for delimiter in "/?#":
+        index = url.find(delimiter, start, end)
+        if index >= 0:
+            end = index
+    at = url.rfind("@", start, end)
+    return url if at < 0 else url[:start] + url[at + 1:]
+
+
+def _target(attrs: Attributes) -> str:
+    """Path and query: ``url.path`` + ``?url.query``, else ``http.target``, else ``/``."""
+    path = _str(attrs.get(URL_PATH))
+    if path:
+        query = _str(attrs.get(URL_QUERY))
+        target = f"{path}?{query}" if query else path
+    else:
+        target = _str(attrs.get(HTTP_TARGET)) or "/"
+    if target.startswith(("/", "http://", "https://")):
+        return target
+    return "/" + target
+
+
+def _host(attrs: Attributes, server_side: bool) -> Tuple[Optional[str], bool]:
+    """The URL host (IPv6 in brackets) and whether the port is already decided.
+
+    ``http.host`` is the Host header: when it has no port, the default port of the
+    scheme was meant, so no port key is added to it (the socket port may be a proxy's).
+    """
+    host = _str(attrs.get(HTTP_HOST))
+    from_host_header = host is not None
+    if host is None:
+        for key in _SERVER_HOST_KEYS if server_side else _CLIENT_HOST_KEYS:
+            host = _str(attrs.get(key))
+            if host:
+                break
+    if not host:
+        return None, False
+    host = host.rpartition("@")[2]  # user-info has no place in a host, never send it
+    if not host:
+        return None, False
+    if host.startswith("["):
+        return host, "]:" in host or from_host_header
+    colons = host.count(":")
+    if colons >= 2:  # a bare IPv6 address; a zone id's % must be escaped in a URL
+        return "[" + host.replace("%", "%25") + "]", False
+    return host, colons == 1 or from_host_header
+
+
+def _client_ip(attrs: Attributes) -> Tuple[Optional[str], bool]:
+    """The client's address and whether it came from a forwarded header.
+
+    ``http.client_ip`` is defined as the forwarded address. ``client.address`` counts as
+    forwarded only when a socket peer is recorded and differs from it: the Python WSGI/ASGI
+    instrumentations put the socket peer itself into ``client.address``.
+    """
+    forwarded = _str(attrs.get(HTTP_CLIENT_IP))
+    if forwarded:
+        return forwarded, True
+    peer = _str(attrs.get(NETWORK_PEER_ADDRESS)) or _str(attrs.get(NET_PEER_IP))
+    client = _str(attrs.get(CLIENT_ADDRESS))
+    if client:
+        return client, peer is not None and peer != client
+    return peer, False
+
+
+def _as_int(value: object, maximum: int) -> Optional[int]:
+    """An int in 0..``maximum`` from an int, integral float or decimal string; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not value.is_integer():  # also NaN and infinities
+            return None
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not (0 < len(text) <= 20 and text.isascii() and text.isdigit()):
+            return None
+        number = int(text)
+    else:
+        return None
+    return number if 0 <= number <= maximum else None
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_REQUEST_STRING else text[:MAX_REQUEST_STRING]
+
+
+def _str(value: object) -> Optional[str]:
+    return value if isinstance(value, str) and value else None

@@ -26,6 +26,11 @@ _MAPPED_KEYS = frozenset().union(
     names.MAPPED_KEYS, http.MAPPED_KEYS, aws.MAPPED_KEYS, sql.MAPPED_KEYS, errors.MAPPED_KEYS,
     attributes.MAPPED_KEYS,
 )
+# Generic keys (rpc.method, cloud.region, db.statement…) are carried by the aws/sql block
+# only on AWS-call/SQL spans: elsewhere they stay in metadata.
+_AWS_CALL_MAPPED_KEYS = _MAPPED_KEYS | aws.AWS_CALL_KEYS
+_SQL_MAPPED_KEYS = _MAPPED_KEYS | sql.SQL_KEYS
+_AWS_SQL_MAPPED_KEYS = _AWS_CALL_MAPPED_KEYS | sql.SQL_KEYS
 
 
 class Translated(NamedTuple):
@@ -65,7 +70,9 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     parent = span.parent
     is_root = is_document_root(span, options)
     as_segment = is_root and not (options.lambda_mode and parent is not None)
-    attrs = span.attributes or {}
+    # A plain dict: span.attributes is a mappingproxy over BoundedAttributes, whose lookups
+    # of absent keys (most of them, across the concerns) cost several times a dict's.
+    attrs = dict(span.attributes) if span.attributes else {}
     kind = span.kind
     span_id = f"{context.span_id:016x}"
 
@@ -111,7 +118,11 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     if sql_block:
         body["sql"] = sql_block
 
-    attributes.apply(body, span, attrs, options, exclude=_MAPPED_KEYS, is_segment=as_segment)
+    if sql_block:
+        exclude = _AWS_SQL_MAPPED_KEYS if is_aws else _SQL_MAPPED_KEYS
+    else:
+        exclude = _AWS_CALL_MAPPED_KEYS if is_aws else _MAPPED_KEYS
+    attributes.apply(body, span, attrs, options, exclude=exclude, is_segment=as_segment)
     if res_metadata:
         metadata = body.setdefault("metadata", {})
         for namespace, values in res_metadata.items():

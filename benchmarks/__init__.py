@@ -1,0 +1,1 @@
+"""Benchmarks of otel-xray against its peers (run ``python benchmarks/run.py``)."""

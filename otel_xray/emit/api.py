@@ -1,0 +1,187 @@
+"""Send documents straight to the X-Ray API (PutTraceSegments), without a daemon.
+
+Needs botocore: ``pip install 'otel-xray[api]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Dict, List, Optional, Sequence
+
+from .._diag import Counters, RateLimitedLog
+from .protocol import DEFAULT_MAX_DOCUMENT_BYTES
+
+_log = logging.getLogger("otel_xray.emit.api")
+
+#: PutTraceSegments takes at most 50 documents per call.
+MAX_BATCH_SIZE = 50
+#: The API refuses documents over 64 kB.
+_API_MAX_DOCUMENT_BYTES = 64 * 1024
+# Telemetry must not hold the worker for long: short timeouts, one retry.
+_CLIENT_CONFIG = {
+    "connect_timeout": 2,
+    "read_timeout": 5,
+    "retries": {"mode": "standard", "total_max_attempts": 2},
+    "user_agent_extra": "otel-xray",
+}
+_INSTALL_HINT = "ApiEmitter needs botocore: pip install 'otel-xray[api]'"
+
+
+class ApiEmitter:
+    """Sends documents with PutTraceSegments, in batches of up to 50.
+
+    Pass a botocore/boto3 X-Ray ``client``, or let one be made from the default credential
+    chain with ``region`` (else ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / the AWS config)
+    and ``endpoint_url`` (e.g. a VPC endpoint). Raises ``ImportError`` without botocore
+    and ``ValueError`` when no region is configured; after construction nothing is raised:
+    rejected documents (``UnprocessedTraceSegments``), throttling, other API errors and
+    connection errors are counted in :meth:`stats` and logged, rate-limited.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        region: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+    ) -> None:
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError
+        except ImportError as exc:
+            raise ImportError(_INSTALL_HINT) from exc
+        self._client_errors = (ClientError,)
+        self._botocore_errors = (BotoCoreError,)
+        self._client = client if client is not None else _make_client(region, endpoint_url)
+        self.max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+        self._counters = Counters()
+        self._diag = RateLimitedLog(_log)
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    def send(self, documents: Sequence[bytes]) -> int:
+        """Send documents in batches of up to 50; return how many X-Ray accepted.
+
+        Never raises.
+        """
+        if self._closed:
+            self._fail(len(documents), "closed", "send after close()")
+            return 0
+        accepted = 0
+        batch: List[str] = []
+        batch_bytes = 0
+        for document in documents:
+            if len(document) > _API_MAX_DOCUMENT_BYTES:
+                self._oversize(len(document))
+                continue
+            batch.append(document.decode("utf-8", "replace"))
+            batch_bytes += len(document)
+            if len(batch) == MAX_BATCH_SIZE:
+                accepted += self._put(batch, batch_bytes)
+                batch, batch_bytes = [], 0
+        if batch:
+            accepted += self._put(batch, batch_bytes)
+        return accepted
+
+    def stats(self) -> Dict[str, int]:
+        """Counters.
+
+        ``documents_sent`` (accepted by X-Ray) and ``bytes_sent`` (document bytes of the
+        calls); ``send_errors``: documents lost, also counted as ``send_errors.<reason>``
+        (``unprocessed``, an API error code such as ``ThrottledException``, a botocore
+        error name such as ``EndpointConnectionError``, or ``closed``);
+        ``unprocessed.<ErrorCode>`` for documents X-Ray rejected; ``oversize_dropped``:
+        documents over 64 kB (a packer bug); ``api_calls``.
+        """
+        counts = {"documents_sent": 0, "bytes_sent": 0, "send_errors": 0, "oversize_dropped": 0}
+        counts.update(self._counters.snapshot())
+        return counts
+
+    def close(self) -> None:
+        """Close the client's connections. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                _log.debug("closing the X-Ray client failed", exc_info=True)
+
+    def __repr__(self) -> str:
+        region = getattr(getattr(self._client, "meta", None), "region_name", None)
+        return f"ApiEmitter(region={region!r})"
+
+    def _put(self, batch: List[str], batch_bytes: int) -> int:
+        self._counters.add("api_calls")
+        try:
+            response = self._client.put_trace_segments(TraceSegmentDocuments=batch)
+        except self._client_errors as exc:
+            code = str(exc.response.get("Error", {}).get("Code") or "ClientError")
+            self._fail(len(batch), code, "PutTraceSegments failed: %s", exc)
+            return 0
+        except self._botocore_errors as exc:
+            self._fail(len(batch), type(exc).__name__, "PutTraceSegments failed: %s", exc)
+            return 0
+        except Exception as exc:  # a bug or an odd client must not reach the application
+            self._fail(len(batch), "internal", "PutTraceSegments failed: %r", exc)
+            return 0
+        unprocessed = response.get("UnprocessedTraceSegments") or []
+        if unprocessed:
+            self._unprocessed(unprocessed)
+        accepted = max(len(batch) - len(unprocessed), 0)
+        self._counters.add("documents_sent", accepted)
+        self._counters.add("bytes_sent", batch_bytes)
+        return accepted
+
+    def _unprocessed(self, unprocessed: List[Dict[str, Any]]) -> None:
+        self._counters.add("send_errors", len(unprocessed))
+        self._counters.add("send_errors.unprocessed", len(unprocessed))
+        for item in unprocessed:
+            self._counters.add(f"unprocessed.{item.get('ErrorCode') or 'unknown'}")
+        shown = ", ".join(
+            f"{item.get('Id')}: {item.get('ErrorCode')} {item.get('Message') or ''}".rstrip()
+            for item in unprocessed[:5]
+        )
+        self._diag.warning(
+            "unprocessed",
+            "X-Ray rejected %d document(s): %s",
+            len(unprocessed),
+            shown,
+        )
+
+    def _oversize(self, size: int) -> None:
+        self._counters.add("oversize_dropped")
+        self._diag.error(
+            "oversize",
+            "bug: a document of %d bytes is over the X-Ray API's 64 kB limit; it was not "
+            "sent. The packer should have split it; please report this.",
+            size,
+        )
+
+    def _fail(self, count: int, reason: str, msg: str, *args: Any) -> None:
+        self._counters.add("send_errors", count)
+        self._counters.add("send_errors." + reason, count)
+        self._diag.warning("send." + reason, msg, *args)
+
+
+def _make_client(region: Optional[str], endpoint_url: Optional[str]) -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    region = region or os.environ.get("AWS_REGION") or session.get_config_variable("region")
+    if not region:
+        raise ValueError(
+            "ApiEmitter needs an AWS region: pass region=..., or set AWS_REGION "
+            "(or AWS_DEFAULT_REGION, or region in the AWS config file)"
+        )
+    return session.create_client(
+        "xray", region_name=region, endpoint_url=endpoint_url, config=Config(**_CLIENT_CONFIG)
+    )
+
+
+__all__ = ["MAX_BATCH_SIZE", "ApiEmitter"]
