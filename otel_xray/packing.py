@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import operator
 from typing import Any, Callable, Deque, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 import orjson
@@ -156,21 +157,29 @@ def encode_span(
     Raises only when the body cannot be encoded at all (the caller counts that span as
     a translate error).
     """
-    _check_limit(max_document_bytes)
+    if max_document_bytes < MIN_DOCUMENT_BYTES:
+        _check_limit(max_document_bytes)
     body = item.body
     if "subsegments" in body:  # packing owns this key: it splices the nested children in
         body = {key: value for key, value in body.items() if key != "subsegments"}
     start = body.get("start_time")
+    if type(start) is not float:
+        start = float(start) if isinstance(start, (int, float)) else 0.0
     annotations = body.get("annotations")
+    try:
+        encoded = orjson.dumps(body, default=_json_default)
+    except orjson.JSONEncodeError:
+        encoded = _dumps(body)
     # A subsegment needs a parent_id; without one the span can only stand as a segment.
     as_segment = item.as_segment or item.parent_id is None
     span = EncodedSpan(
-        item.trace_id, item.span_id, item.parent_id, item.is_root, as_segment,
-        float(start) if isinstance(start, (int, float)) else 0.0,
-        _dumps(body), len(annotations) if isinstance(annotations, dict) else 0,
+        item.trace_id, item.span_id, item.parent_id, item.is_root, as_segment, start,
+        encoded, len(annotations) if isinstance(annotations, dict) else 0,
     )
-    if len(span.body) <= 2:
+    if len(encoded) <= 2:
         raise ValueError(f"span {item.span_id} has an empty document body")
+    if len(encoded) <= max_document_bytes - span.prefix_len + 1:  # _fit_alone's own test
+        return span
     return _fit_alone(span, max_document_bytes, counters)
 
 
@@ -258,8 +267,7 @@ class _Node:
         self.seen = False
 
 
-def _start_time(node: _Node) -> float:
-    return node.span.start_time
+_start_time = operator.attrgetter("span.start_time")
 
 
 def _size(node: _Node) -> int:
@@ -339,14 +347,21 @@ def _fit_tree(
             node.size = len(span.body)
             node.height = 0
             continue
-        if max(kid.height for kid in kids) >= MAX_NESTING_DEPTH:
+        height = nested = 0
+        for kid in kids:
+            if kid.height > height:
+                height = kid.height
+            nested += kid.size
+        if height >= MAX_NESTING_DEPTH:
             kept: List[_Node] = []
             for kid in kids:
                 (detached if kid.height >= MAX_NESTING_DEPTH else kept).append(kid)
             kids = node.children = kept
+            nested = sum(kid.size for kid in kids)
+            height = max((kid.height for kid in kids), default=0)
         count = len(kids)
         body_len = len(span.body)
-        nested = sum(kid.size for kid in kids) + count
+        nested += count
         if count and body_len + len(_OPEN) + nested > room:
             gone = set()
             for kid in sorted(kids, key=_size, reverse=True):
@@ -357,9 +372,10 @@ def _fit_tree(
                 if body_len + len(_OPEN) + nested <= room:
                     break
             kids = node.children = [kid for kid in kids if id(kid) not in gone]
+            height = max((kid.height for kid in kids), default=0)
         if kids:
             node.size = body_len + len(_OPEN) + nested
-            node.height = 1 + max(kid.height for kid in kids)
+            node.height = 1 + height
         else:
             node.size = body_len
             node.height = 0

@@ -78,7 +78,7 @@ class _Buffered:
 
     __slots__ = ("encoded", "parent", "since")
 
-    def __init__(self, encoded: EncodedSpan, parent: Optional[int], since: float) -> None:
+    def __init__(self, encoded: EncodedSpan, parent: Optional[str], since: float) -> None:
         self.encoded = encoded
         self.parent = parent
         self.since = since
@@ -254,10 +254,10 @@ class XRaySpanProcessor(SpanProcessor):
         self._diag = RateLimitedLog(_log)
         # Worker-thread state.
         self._taken = 0
-        self._pending: collections.OrderedDict[int, _Buffered] = collections.OrderedDict()
-        self._children: Dict[int, List[int]] = {}
-        self._sent: Set[int] = set()
-        self._sent_before: Set[int] = set()
+        self._pending: collections.OrderedDict[str, _Buffered] = collections.OrderedDict()
+        self._children: Dict[str, List[str]] = {}
+        self._sent: Set[str] = set()
+        self._sent_before: Set[str] = set()
         self._worker: Optional[threading.Thread] = None
         if not self._closed:
             self._worker = threading.Thread(
@@ -324,10 +324,15 @@ class XRaySpanProcessor(SpanProcessor):
         )
         if encoded is None:
             return
-        key = span.context.span_id  # translate_and_encode refuses a span without context
-        parent = span.parent
-        parent_key = None if parent is None else parent.span_id
-        if encoded.is_root or parent_key is None or self._was_sent(parent_key):
+        # Spans are keyed by their hex ids, which the encoded span already carries.
+        key = encoded.span_id
+        parent_key = encoded.parent_id
+        if (
+            encoded.is_root
+            or parent_key is None
+            or parent_key in self._sent
+            or parent_key in self._sent_before
+        ):
             self._release(key, encoded, ready)
             return
         self._pending[key] = _Buffered(encoded, parent_key, now)
@@ -341,7 +346,7 @@ class XRaySpanProcessor(SpanProcessor):
                 self._max_buffered, ENV_MAX_BUFFERED_SPANS,
             )
 
-    def _release(self, key: int, encoded: EncodedSpan, ready: List[EncodedSpan]) -> None:
+    def _release(self, key: str, encoded: EncodedSpan, ready: List[EncodedSpan]) -> None:
         """Make ``encoded`` and its buffered descendants ready to send."""
         ready.append(encoded)
         self._mark_sent(key)
@@ -386,10 +391,7 @@ class XRaySpanProcessor(SpanProcessor):
         if released:
             self._counters.add("spans_sent_early.orphan_timeout", released)
 
-    def _was_sent(self, key: int) -> bool:
-        return key in self._sent or key in self._sent_before
-
-    def _mark_sent(self, key: int) -> None:
+    def _mark_sent(self, key: str) -> None:
         sent = self._sent
         sent.add(key)
         if len(sent) >= _SENT_GENERATION:

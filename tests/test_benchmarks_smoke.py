@@ -33,6 +33,7 @@ def test_every_section_measures_ours_and_the_peers(results: harness.Results) -> 
     assert "app thread: BatchSpanProcessor + no-op exporter" in names
     assert "end to end: XRaySpanProcessor + UdpEmitter" in names
     assert "end to end: aws-xray-sdk recorder + its UDP emitter" in names
+    assert harness.PACED + "XRaySpanProcessor" in names
     assert all(m.spans > 0 and m.cpu >= 0 for m in results.measures.values())
     assert results.memory
 

@@ -14,16 +14,26 @@ Everything emitted goes through :func:`to_json_value`: strict JSON, bounded size
 from __future__ import annotations
 
 import base64
-import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
+from typing import (
+    AbstractSet,
+    Any,
+    Dict,
+    FrozenSet,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    Union,
+)
 
 import orjson
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
 from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
+from opentelemetry.trace import Link
 
 from ..config import TranslateOptions
 from ..ids import format_span_id, to_xray_trace_id
@@ -67,6 +77,7 @@ MAPPED_KEYS: FrozenSet[str] = frozenset({ANNOTATIONS_KEY})
 
 #: ``user`` comes from the first of these holding a usable value.
 _USER_KEYS = (ENDUSER_ID, USER_ID)
+_USER_KEY_SET = frozenset(_USER_KEYS)
 
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1  # orjson's range: beyond it, dumps fails
@@ -75,6 +86,7 @@ _KEY_INVALID = re.compile(r"[^A-Za-z0-9_]")
 _KEY_INVALID_KEEP_DOTS = re.compile(r"[^A-Za-z0-9_.]")
 
 AnnotationValue = Union[str, int, float, bool]
+_NOTHING: FrozenSet[str] = frozenset()
 
 
 def apply(
@@ -97,43 +109,127 @@ def apply(
         # The SDK's BoundedAttributes is a Python-level Mapping: a lookup of a missing key
         # raises and catches KeyError. One copy makes every later lookup a dict lookup.
         attrs = dict(attrs)
-    user_key, user = _user(attrs) if is_segment else (None, None)
-    consumed = {ANNOTATIONS_KEY, user_key} if user_key is not None else {ANNOTATIONS_KEY}
-    annotations, annotated = _annotations(attrs, options, exclude, consumed)
-    skip = consumed.union(annotated)
+    apply_parts(
+        body, attrs, span.events, span.dropped_events, span.links, span.dropped_links,
+        options, exclude, is_segment,
+    )
+
+
+def apply_parts(
+    body: Dict[str, Any],
+    attrs: Dict[str, Any],
+    events: Sequence[Event],
+    dropped_events: int,
+    links: Sequence[Link],
+    dropped_links: int,
+    options: TranslateOptions,
+    exclude: FrozenSet[str],
+    is_segment: bool,
+) -> None:
+    """:func:`apply` from the parts of a span: its attributes as a plain dict, its events
+    and links and how many of each the SDK dropped."""
+    if is_segment and not _USER_KEY_SET.isdisjoint(attrs):
+        user_key, user = _user(attrs)
+    else:
+        user_key, user = None, None
+    if (
+        options.index_all_attributes
+        or ANNOTATIONS_KEY in attrs
+        or not options.indexed_set.isdisjoint(attrs)
+    ):
+        consumed = {ANNOTATIONS_KEY, user_key} if user_key is not None else {ANNOTATIONS_KEY}
+        annotations, annotated = _annotations(attrs, options, exclude, consumed)
+        skip: AbstractSet[str] = consumed.union(annotated)
+    else:  # the common case: nothing to index
+        annotations = {}
+        # ANNOTATIONS_KEY is absent here: only the user key may need skipping.
+        skip = _NOTHING if user_key is None else {user_key}
 
     default: Dict[str, Any] = {}
     namespaces: Dict[str, Dict[str, Any]] = {}
+    kinds = _key_kinds(exclude)
     for key, value in attrs.items():
-        if value is None or key in exclude or key in skip:
-            continue
-        if key.startswith(METADATA_PREFIX):
-            _add_namespace(namespaces, default, key, value)
-            continue
-        # Inlined fast path for the common case (short ASCII text, bool): no calls.
-        cls = type(value)
-        if not (
-            (cls is str and len(value) <= MAX_STRING_LENGTH and value.isascii()) or cls is bool
-        ):
-            value = to_json_value(value)
-        if len(key) > MAX_KEY_LENGTH or not key.isascii():
+        kind = kinds.get(key)
+        if kind is None:
+            kind = _remember_key_kind(kinds, key, exclude)
+        if kind:  # excluded, a namespace or an odd key
+            if kind == _EXCLUDED or value is None or key in skip:
+                continue
+            if kind == _NAMESPACE:
+                _add_namespace(namespaces, default, key, value)
+                continue
             key = metadata_key(key)
+        elif value is None or key in skip:
+            continue
+        # Inlined fast paths for the common values (short ASCII text, bool, int, finite
+        # float): no calls.
+        cls = type(value)
+        if cls is str:
+            if len(value) > MAX_STRING_LENGTH or not value.isascii():
+                value = to_json_value(value)
+        elif cls is int:
+            if not _INT_MIN <= value <= _INT_MAX:
+                value = to_json_value(value)
+        elif cls is float:
+            if value - value != 0.0:  # NaN or an infinity
+                value = to_json_value(value)
+        elif cls is not bool:
+            value = to_json_value(value)
         default[key] = value
-    _add_events(default, span)
-    links = _links(span, default)
+    if events or dropped_events:
+        _add_events(default, events, dropped_events)
+    links_block = _links(links, dropped_links, default) if links or dropped_links else None
 
-    for extra in namespaces.pop(DEFAULT_NAMESPACE, {}).items():
-        default.setdefault(*extra)  # a real attribute wins over the JSON blob's key
+    if namespaces:
+        for extra in namespaces.pop(DEFAULT_NAMESPACE, {}).items():
+            default.setdefault(*extra)  # a real attribute wins over the JSON blob's key
     if annotations:
         body["annotations"] = annotations
-    metadata = {DEFAULT_NAMESPACE: default} if default else {}
-    metadata.update((ns, values) for ns, values in namespaces.items() if values)
-    if metadata:
+    if default:
+        metadata = {DEFAULT_NAMESPACE: default}
+        if namespaces:
+            metadata.update((ns, values) for ns, values in namespaces.items() if values)
         body["metadata"] = metadata
+    elif namespaces:
+        metadata = {ns: values for ns, values in namespaces.items() if values}
+        if metadata:
+            body["metadata"] = metadata
     if user is not None:
         body["user"] = user
-    if links:
-        body["links"] = links
+    if links_block:
+        body["links"] = links_block
+
+
+# How an attribute key lands in ``metadata.default``, remembered per ``exclude`` set: keys
+# repeat from span to span, and classifying one takes several string operations.
+_PLAIN_KEY, _ODD_KEY, _NAMESPACE, _EXCLUDED = 0, 1, 2, 3
+_KEY_KINDS_SIZE = 4096
+_key_kinds_by_exclude: Dict[FrozenSet[str], Dict[str, int]] = {}
+
+
+def _key_kinds(exclude: FrozenSet[str]) -> Dict[str, int]:
+    kinds = _key_kinds_by_exclude.get(exclude)
+    if kinds is None:
+        if len(_key_kinds_by_exclude) >= 64:
+            _key_kinds_by_exclude.clear()
+        kinds = _key_kinds_by_exclude[exclude] = {}
+    return kinds
+
+
+def _remember_key_kind(kinds: Dict[str, int], key: str, exclude: FrozenSet[str]) -> int:
+    if key in exclude:
+        kind = _EXCLUDED
+    elif key.startswith(METADATA_PREFIX):
+        kind = _NAMESPACE
+    elif len(key) > MAX_KEY_LENGTH or not key.isascii():
+        kind = _ODD_KEY
+    else:
+        kind = _PLAIN_KEY
+    if len(kinds) >= _KEY_KINDS_SIZE:
+        kinds.clear()
+    if len(key) <= MAX_KEY_LENGTH:  # a huge key is not worth keeping
+        kinds[key] = kind
+    return kind
 
 
 def to_json_value(value: Any) -> Any:
@@ -170,7 +266,15 @@ def to_json_value(value: Any) -> Any:
 def annotation_key(key: str, *, dots: bool) -> str:
     """``key`` as X-Ray accepts it in annotations: ASCII letters, digits, ``_`` (and ``.``
     when ``dots``), every other character replaced by ``_``, cut to 500 code points."""
-    return _annotation_key(key[:MAX_ANNOTATION_KEY_LENGTH], dots)
+    cache = _dotted_annotation_keys if dots else _annotation_keys
+    name = cache.get(key)
+    if name is None:
+        name = _annotation_key(key[:MAX_ANNOTATION_KEY_LENGTH], dots)
+        if len(cache) >= _KEY_KINDS_SIZE:
+            cache.clear()
+        if len(key) <= MAX_ANNOTATION_KEY_LENGTH:
+            cache[key] = name
+    return name
 
 
 def annotation_value(value: Any) -> Optional[AnnotationValue]:
@@ -216,6 +320,7 @@ def _annotations(
     ):
         return annotations, annotated  # the common case: nothing to index
     seen: Set[str] = set()
+    dots = options.annotation_dots
     for key in _candidates(attrs, options, exclude, consumed):
         if len(annotations) >= MAX_ANNOTATIONS:
             break
@@ -223,8 +328,15 @@ def _annotations(
             continue
         seen.add(key)
         value = attrs.get(key)
-        clean_value = annotation_value(value)
-        name = annotation_key(key, dots=options.annotation_dots)
+        if (
+            type(value) is str
+            and len(value) <= MAX_ANNOTATION_STRING_LENGTH
+            and value.isascii()
+        ):
+            clean_value: Optional[AnnotationValue] = value  # annotation_value, inlined
+        else:
+            clean_value = annotation_value(value)
+        name = annotation_key(key, dots=dots)
         # On a collision after cleaning, the key earlier in priority keeps the name.
         if clean_value is None or not name or name in annotations:
             continue
@@ -236,23 +348,21 @@ def _annotations(
 
 def _candidates(
     attrs: Attributes, options: TranslateOptions, exclude: FrozenSet[str], consumed: Set[str]
-) -> Iterator[str]:
+) -> List[str]:
     """Keys to annotate, in priority order (duplicates possible; the caller skips them)."""
-    for key in options.indexed_attributes:
-        if key in attrs:
-            yield key
+    keys = [key for key in options.indexed_attributes if key in attrs]
     listed = attrs.get(ANNOTATIONS_KEY)
-    if isinstance(listed, str):
-        listed = (listed,)
-    if isinstance(listed, Sequence):
-        for key in listed:
-            if isinstance(key, str) and key in attrs:
-                yield key
+    if listed is not None:
+        if isinstance(listed, str):
+            listed = (listed,)
+        if isinstance(listed, Sequence):
+            keys.extend(key for key in listed if isinstance(key, str) and key in attrs)
     if options.index_all_attributes:
-        yield from sorted(
+        keys.extend(sorted(
             key for key, value in attrs.items()
             if value is not None and _is_default_metadata(key, exclude, consumed)
-        )
+        ))
+    return keys
 
 
 def _is_default_metadata(key: str, exclude: FrozenSet[str], consumed: Set[str]) -> bool:
@@ -260,9 +370,13 @@ def _is_default_metadata(key: str, exclude: FrozenSet[str], consumed: Set[str]) 
     return not (key in exclude or key in consumed or key.startswith(METADATA_PREFIX))
 
 
-@functools.lru_cache(maxsize=4096)
 def _annotation_key(key: str, dots: bool) -> str:
     return (_KEY_INVALID_KEEP_DOTS if dots else _KEY_INVALID).sub("_", key)
+
+
+# Cleaned annotation keys, one cache per ``dots`` setting: the same keys recur in every span.
+_annotation_keys: Dict[str, str] = {}
+_dotted_annotation_keys: Dict[str, str] = {}
 
 
 # --- user, metadata namespaces, events, links ----------------------------------------
@@ -322,11 +436,10 @@ def _parse_json(text: str) -> Any:
     return to_json_value(parsed)
 
 
-def _add_events(default: Dict[str, Any], span: ReadableSpan) -> None:
+def _add_events(default: Dict[str, Any], events: Sequence[Event], dropped: int) -> None:
     """Non-exception span events → ``metadata.default["otel.events"]``, first 32 kept."""
     kept: List[Dict[str, Any]] = []
-    dropped = span.dropped_events
-    for event in span.events:
+    for event in events:
         if event.name == EXCEPTION_EVENT:
             continue
         if len(kept) >= MAX_EVENTS:
@@ -346,17 +459,18 @@ def _add_events(default: Dict[str, Any], span: ReadableSpan) -> None:
         default[EVENTS_DROPPED_KEY] = dropped
 
 
-def _links(span: ReadableSpan, default: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _links(
+    links: Sequence[Link], dropped: int, default: Dict[str, Any]
+) -> List[Dict[str, Any]]:
     """Span links as X-Ray ``links``; the first 32 valid ones, the rest counted in metadata.
 
     A link without a valid trace or span id (the SDK keeps those if they carry attributes)
     cannot be expressed and is counted as dropped.
     """
-    links: List[Dict[str, Any]] = []
-    dropped = span.dropped_links
-    for link in span.links:
+    block: List[Dict[str, Any]] = []
+    for link in links:
         context = link.context
-        if len(links) >= MAX_LINKS or not context.is_valid:
+        if len(block) >= MAX_LINKS or not context.is_valid:
             dropped += 1
             continue
         entry: Dict[str, Any] = {
@@ -366,10 +480,10 @@ def _links(span: ReadableSpan, default: Dict[str, Any]) -> List[Dict[str, Any]]:
         attributes = _json_attributes(link.attributes)
         if attributes:
             entry["attributes"] = attributes
-        links.append(entry)
+        block.append(entry)
     if dropped:
         default[LINKS_DROPPED_KEY] = dropped
-    return links
+    return block
 
 
 def _json_attributes(attrs: Optional[Attributes]) -> Dict[str, Any]:

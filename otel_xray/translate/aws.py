@@ -106,6 +106,18 @@ _ARN_KEYS = (
     AWS_STEP_FUNCTIONS_STATE_MACHINE_ARN,
     AWS_STEP_FUNCTIONS_ACTIVITY_ARN,
 )
+# The fields every call may have, in document order, each from the first key that has it.
+_CALL_FIELDS = (
+    ("operation", (AWS_OPERATION, RPC_METHOD)),
+    ("region", (AWS_REGION, CLOUD_REGION)),
+    ("request_id", (AWS_REQUEST_ID, AWS_REQUEST_ID_JAVA)),
+    ("queue_url", _QUEUE_URL_KEYS),
+)
+# Keys without which a field is absent: checked once, to skip the field's lookups.
+_TABLE_KEYS = frozenset({AWS_DYNAMODB_TABLE_NAMES, AWS_TABLE_NAME, AWS_TABLE_NAME_JAVA})
+_S3_KEYS = frozenset({AWS_S3_BUCKET, AWS_S3_KEY})
+_ACCOUNT_KEYS = frozenset({AWS_ACCOUNT_ID, *_ARN_KEYS})
+_RETRY_KEYS = frozenset({RETRY_ATTEMPTS, AWS_XRAY_RETRIES})
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 # https://sqs.<region>.amazonaws.com/<account>/<queue> (any host: VPC endpoints, local stubs).
 _QUEUE_URL_ACCOUNT = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/]+/(\d{12})/[^/]+/?$", re.IGNORECASE)
@@ -124,6 +136,8 @@ def text_of(attrs: Mapping[str, Any], *keys: str, limit: int = MAX_VALUE_LENGTH)
     for key in keys:
         value = attrs.get(key)
         if isinstance(value, str) and value:
+            if len(value) <= limit and value.isascii():
+                return value
             return bounded_text(value, limit)
     return None
 
@@ -143,18 +157,26 @@ def is_aws_call(attrs: Attributes) -> bool:
 def aws_block(attrs: Attributes) -> Dict[str, Any]:
     """The ``aws`` fields of an AWS SDK call: operation, region, ids and the resource used."""
     block: Dict[str, Any] = {}
-    _put(block, "operation", text_of(attrs, AWS_OPERATION, RPC_METHOD))
-    _put(block, "region", text_of(attrs, AWS_REGION, CLOUD_REGION))
-    _put(block, "request_id", text_of(attrs, AWS_REQUEST_ID, AWS_REQUEST_ID_JAVA))
-    queue_url = text_of(attrs, *_QUEUE_URL_KEYS)
-    _put(block, "queue_url", queue_url)
-    block.update(_tables(attrs))
-    _put(block, "bucket_name", text_of(attrs, AWS_S3_BUCKET))
-    _put(block, "key", text_of(attrs, AWS_S3_KEY))
-    _put(block, "account_id", _account_id(attrs, queue_url))
-    retries = first_int(attrs, RETRY_ATTEMPTS, AWS_XRAY_RETRIES)
-    if retries is not None and retries >= 0:
-        block["retries"] = retries
+    for field, keys in _CALL_FIELDS:
+        for key in keys:  # text_of, inlined
+            value = attrs.get(key)
+            if isinstance(value, str) and value:
+                if len(value) > MAX_VALUE_LENGTH or not value.isascii():
+                    value = bounded_text(value)
+                block[field] = value
+                break
+    queue_url = block.get("queue_url")
+    if not _TABLE_KEYS.isdisjoint(attrs):
+        block.update(_tables(attrs))
+    if not _S3_KEYS.isdisjoint(attrs):
+        _put(block, "bucket_name", text_of(attrs, AWS_S3_BUCKET))
+        _put(block, "key", text_of(attrs, AWS_S3_KEY))
+    if queue_url is not None or not _ACCOUNT_KEYS.isdisjoint(attrs):
+        _put(block, "account_id", _account_id(attrs, queue_url))
+    if not _RETRY_KEYS.isdisjoint(attrs):
+        retries = first_int(attrs, RETRY_ATTEMPTS, AWS_XRAY_RETRIES)
+        if retries is not None and retries >= 0:
+            block["retries"] = retries
     return block
 
 

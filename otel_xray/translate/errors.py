@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_MESSAGE,
     EXCEPTION_STACKTRACE,
@@ -241,8 +241,19 @@ def cause_block(
     ``remote`` marks every exception as coming from a downstream call (CLIENT/PRODUCER
     spans). ``None`` when the span recorded no exception and has no ERROR description.
     """
+    return cause_of(span.events, span.status, remote=remote, options=options)
+
+
+def cause_of(
+    events: Sequence[Event],
+    status: Optional[Status],
+    *,
+    remote: bool,
+    options: TranslateOptions,
+) -> Optional[Dict[str, Any]]:
+    """:func:`cause_block` from a span's ``events`` and ``status``."""
     try:
-        exceptions = _exceptions(span, remote, options.max_stack_frames)
+        exceptions = _exceptions(events, status, remote, options.max_stack_frames)
     except Exception:  # a parser bug must never cost the span
         COUNTERS.add("cause_failed")
         _limited_log.warning(
@@ -259,14 +270,15 @@ def cause_block(
     return cause
 
 
-def _exceptions(span: ReadableSpan, remote: bool, max_frames: int) -> List[Dict[str, Any]]:
-    events = [event for event in span.events if event.name == EXCEPTION_EVENT]
+def _exceptions(
+    events: Sequence[Event], status: Optional[Status], remote: bool, max_frames: int
+) -> List[Dict[str, Any]]:
+    events = [event for event in events if event.name == EXCEPTION_EVENT]
     exceptions: List[Dict[str, Any]] = []
     for event in events[-MAX_EXCEPTION_EVENTS:]:
         exceptions.extend(_event_exceptions(event.attributes or {}, remote, max_frames))
     if exceptions:
         return exceptions
-    status = span.status
     if status is not None and status.status_code is StatusCode.ERROR and status.description:
         return [_exception(None, _text(status.description), (), 0, remote)]
     return []

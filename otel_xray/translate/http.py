@@ -66,12 +66,23 @@ _MAX_CONTENT_LENGTH = 2**53  # exact in every JSON reader
 _OTHER_METHOD = "_OTHER"
 
 #: Keys that only HTTP spans carry; without any of them the span has no ``http`` block.
-_HTTP_MARKERS: Tuple[str, ...] = (
+HTTP_MARKERS: FrozenSet[str] = frozenset({
     HTTP_REQUEST_METHOD, HTTP_METHOD, URL_FULL, HTTP_URL,
     HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE, USER_AGENT_ORIGINAL, HTTP_USER_AGENT,
     HTTP_TARGET, HTTP_HOST, HTTP_SCHEME, HTTP_SERVER_NAME, HTTP_CLIENT_IP,
-)
+})
+_STATUS_KEYS = (HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE)
+_LENGTH_KEYS = frozenset({HTTP_RESPONSE_BODY_SIZE, HTTP_RESPONSE_CONTENT_LENGTH})
 _SERVER_HOST_KEYS = (HTTP_SERVER_NAME, NET_HOST_NAME, SERVER_ADDRESS)
+_URL_KEYS = (URL_FULL, HTTP_URL)
+_OLD_METHOD_KEYS = (HTTP_METHOD,)
+_ORIGINAL_METHOD_KEYS = (HTTP_REQUEST_METHOD_ORIGINAL,)
+_USER_AGENT_KEYS = (USER_AGENT_ORIGINAL, HTTP_USER_AGENT)
+_SCHEME_KEYS = (URL_SCHEME, HTTP_SCHEME)
+_TARGET_KEYS = (HTTP_TARGET,)
+_PEER_ADDRESS_KEYS = (NETWORK_PEER_ADDRESS, NET_PEER_IP)
+_ABSOLUTE = ("http://", "https://")
+_TARGET_STARTS = ("/", "http://", "https://")
 _CLIENT_HOST_KEYS = (NET_PEER_NAME, SERVER_ADDRESS, NET_PEER_IP)
 _SERVER_PORT_KEYS = (NET_HOST_PORT, SERVER_PORT)
 _CLIENT_PORT_KEYS = (NET_PEER_PORT, SERVER_PORT)
@@ -84,8 +95,15 @@ def status_code(attrs: Attributes) -> Optional[int]:
 
     Integers and integral strings (``"200"``) count; anything outside 0-999 is ignored.
     """
-    for key in (HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE):
-        status = _as_int(attrs.get(key), _MAX_STATUS)
+    for key in _STATUS_KEYS:
+        value = attrs.get(key)
+        if value is None:
+            continue
+        if type(value) is int:  # the usual case
+            if 0 <= value <= _MAX_STATUS:
+                return value
+            continue
+        status = _as_int(value, _MAX_STATUS)
         if status is not None:
             return status
     return None
@@ -98,20 +116,33 @@ def http_block(attrs: Attributes, kind: SpanKind, *, is_segment: bool) -> Option
     span's peer is a *client* (``client_ip`` is only set for incoming requests);
     ``x_forwarded_for`` is only set on segments.
     """
-    if not any(key in attrs for key in _HTTP_MARKERS):
+    if not has_http(attrs):
         return None
-    outgoing = kind in _OUTGOING
+    return build_http_block(attrs, kind in _OUTGOING, is_segment, status_code(attrs))
+
+
+def has_http(attrs: Attributes) -> bool:
+    """Whether the span carries any HTTP key (else it gets no ``http`` block)."""
+    return not HTTP_MARKERS.isdisjoint(attrs)
+
+
+def build_http_block(
+    attrs: Attributes, outgoing: bool, is_segment: bool, status: Optional[int]
+) -> Optional[Dict[str, Any]]:
+    """:func:`http_block` of a span that :func:`has_http`, its kind given as ``outgoing``
+    (CLIENT/PRODUCER) and its :func:`status_code` as ``status``."""
     request: Dict[str, Any] = {}
-    method = _str(attrs.get(HTTP_REQUEST_METHOD))
-    if method == _OTHER_METHOD:
-        method = _str(attrs.get(HTTP_REQUEST_METHOD_ORIGINAL)) or method
-    method = method or _str(attrs.get(HTTP_METHOD))
+    method = attrs.get(HTTP_REQUEST_METHOD)
+    if not (isinstance(method, str) and method):
+        method = _first_text(attrs, _OLD_METHOD_KEYS)
+    elif method == _OTHER_METHOD:
+        method = _first_text(attrs, _ORIGINAL_METHOD_KEYS) or method
     if method:
-        request["method"] = _cut(method)
+        request["method"] = method if len(method) <= MAX_REQUEST_STRING else _cut(method)
     url = request_url(attrs, server_side=not outgoing)
     if url:
         request["url"] = url
-    user_agent = _str(attrs.get(USER_AGENT_ORIGINAL)) or _str(attrs.get(HTTP_USER_AGENT))
+    user_agent = _first_text(attrs, _USER_AGENT_KEYS)
     if user_agent:
         request["user_agent"] = _cut(user_agent)
     if not outgoing:
@@ -122,14 +153,14 @@ def http_block(attrs: Attributes, kind: SpanKind, *, is_segment: bool) -> Option
                 request["x_forwarded_for"] = True
 
     response: Dict[str, Any] = {}
-    status = status_code(attrs)
     if status is not None:
         response["status"] = status
-    length = _as_int(attrs.get(HTTP_RESPONSE_BODY_SIZE), _MAX_CONTENT_LENGTH)
-    if length is None:
-        length = _as_int(attrs.get(HTTP_RESPONSE_CONTENT_LENGTH), _MAX_CONTENT_LENGTH)
-    if length is not None:
-        response["content_length"] = length
+    if not _LENGTH_KEYS.isdisjoint(attrs):
+        length = _as_int(attrs.get(HTTP_RESPONSE_BODY_SIZE), _MAX_CONTENT_LENGTH)
+        if length is None:
+            length = _as_int(attrs.get(HTTP_RESPONSE_CONTENT_LENGTH), _MAX_CONTENT_LENGTH)
+        if length is not None:
+            response["content_length"] = length
 
     block: Dict[str, Any] = {}
     if request:
@@ -145,21 +176,28 @@ def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
     ``url.full``/``http.url`` win; otherwise the URL is rebuilt as
     scheme + host + port (default ports omitted) + path + query.
     """
-    full = _str(attrs.get(URL_FULL)) or _str(attrs.get(HTTP_URL))
+    full = _first_text(attrs, _URL_KEYS)
     if full:
-        return _cut(strip_userinfo(full))
+        if "@" in full:
+            full = strip_userinfo(full)
+        return full if len(full) <= MAX_REQUEST_STRING else full[:MAX_REQUEST_STRING]
     target = _target(attrs)
-    if target.startswith(("http://", "https://")):  # absolute-form request target
+    if target.startswith(_ABSOLUTE):  # absolute-form request target
         return _cut(strip_userinfo(target))
     host, port_given = _host(attrs, server_side)
     if not host:
         return None
-    scheme = _str(attrs.get(URL_SCHEME)) or _str(attrs.get(HTTP_SCHEME))
+    scheme = _first_text(attrs, _SCHEME_KEYS)
     port = None
     if not port_given:
-        port_keys = _SERVER_PORT_KEYS if server_side else _CLIENT_PORT_KEYS
-        for key in port_keys:
-            port = _as_int(attrs.get(key), 65535)
+        for key in _SERVER_PORT_KEYS if server_side else _CLIENT_PORT_KEYS:
+            value = attrs.get(key)
+            if value is None:
+                continue
+            if type(value) is int:  # the usual case
+                port = value if 0 <= value <= 65535 else None
+            else:
+                port = _as_int(value, 65535)
             if port:
                 break
     if not scheme:
@@ -189,13 +227,13 @@ def strip_userinfo(url: str) -> str:
 
 def _target(attrs: Attributes) -> str:
     """Path and query: ``url.path`` + ``?url.query``, else ``http.target``, else ``/``."""
-    path = _str(attrs.get(URL_PATH))
-    if path:
-        query = _str(attrs.get(URL_QUERY))
-        target = f"{path}?{query}" if query else path
+    path = attrs.get(URL_PATH)
+    if isinstance(path, str) and path:
+        query = attrs.get(URL_QUERY)
+        target = f"{path}?{query}" if isinstance(query, str) and query else path
     else:
-        target = _str(attrs.get(HTTP_TARGET)) or "/"
-    if target.startswith(("/", "http://", "https://")):
+        target = _first_text(attrs, _TARGET_KEYS) or "/"
+    if target.startswith(_TARGET_STARTS):
         return target
     return "/" + target
 
@@ -209,15 +247,13 @@ def _host(attrs: Attributes, server_side: bool) -> Tuple[Optional[str], bool]:
     host = _str(attrs.get(HTTP_HOST))
     from_host_header = host is not None
     if host is None:
-        for key in _SERVER_HOST_KEYS if server_side else _CLIENT_HOST_KEYS:
-            host = _str(attrs.get(key))
-            if host:
-                break
+        host = _first_text(attrs, _SERVER_HOST_KEYS if server_side else _CLIENT_HOST_KEYS)
     if not host:
         return None, False
-    host = host.rpartition("@")[2]  # user-info has no place in a host, never send it
-    if not host:
-        return None, False
+    if "@" in host:
+        host = host.rpartition("@")[2]  # user-info has no place in a host, never send it
+        if not host:
+            return None, False
     if host.startswith("["):
         return host, "]:" in host or from_host_header
     colons = host.count(":")
@@ -236,11 +272,20 @@ def _client_ip(attrs: Attributes) -> Tuple[Optional[str], bool]:
     forwarded = _str(attrs.get(HTTP_CLIENT_IP))
     if forwarded:
         return forwarded, True
-    peer = _str(attrs.get(NETWORK_PEER_ADDRESS)) or _str(attrs.get(NET_PEER_IP))
+    peer = _first_text(attrs, _PEER_ADDRESS_KEYS)
     client = _str(attrs.get(CLIENT_ADDRESS))
     if client:
         return client, peer is not None and peer != client
     return peer, False
+
+
+def _first_text(attrs: Attributes, keys: Tuple[str, ...]) -> Optional[str]:
+    """The first non-empty string value among ``keys``."""
+    for key in keys:
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _as_int(value: object, maximum: int) -> Optional[int]:

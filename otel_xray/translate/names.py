@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, FrozenSet, Iterator, Optional
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 from urllib.parse import urlsplit
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.semconv._incubating.attributes.db_attributes import (
     DB_CONNECTION_STRING,
@@ -65,6 +66,21 @@ _OTHER_SPACE = re.compile(r"[^\S ]+")
 _AWS_PREFIX = "AWS::"
 _AWS_API = "aws-api"
 _OUTGOING = frozenset({SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER})
+# A SERVER root without a service name is named after the host it was addressed by.
+_SERVER_NAME_KEYS = (SERVER_ADDRESS, HTTP_SERVER_NAME, NET_HOST_NAME)
+_SERVER_HOST_KEYS = frozenset({HTTP_HOST, *_SERVER_NAME_KEYS})
+# Subsegment name sources, in priority order around the special ones.
+_SERVICE_KEYS = (PEER_SERVICE, AWS_SERVICE)
+_PEER_KEYS = (NET_PEER_NAME, SERVER_ADDRESS)
+#: Every attribute key a subsegment name may come from: without any of them (local work)
+#: the span name is used.
+_CALL_KEYS = frozenset({
+    AWS_REMOTE_SERVICE, AWS_LOCAL_SERVICE, PEER_SERVICE, AWS_SERVICE, DB_NAME, DB_NAMESPACE,
+    RPC_SERVICE, HTTP_HOST, NET_PEER_NAME, SERVER_ADDRESS, URL_FULL, HTTP_URL,
+})
+_CLEAN_CACHE_SIZE = 1024
+_CACHED_TEXT_LENGTH = 256
+_clean_cache: Dict[str, str] = {}
 
 
 def clean_name(text: str) -> str:
@@ -74,6 +90,18 @@ def clean_name(text: str) -> str:
     written as letter + combining mark survive), other whitespace becomes a space, the
     ends are stripped and the result cut to 200 code points.
     """
+    # Names repeat (span names, hosts, services): remember the recent ones.
+    name = _clean_cache.get(text)
+    if name is None:
+        name = _clean_name(text)
+        if len(text) <= _CACHED_TEXT_LENGTH:
+            if len(_clean_cache) >= _CLEAN_CACHE_SIZE:
+                _clean_cache.clear()
+            _clean_cache[text] = name
+    return name
+
+
+def _clean_name(text: str) -> str:
     # Fast path: most names (span names, host names) are already clean.
     if (
         len(text) <= MAX_NAME_LENGTH
@@ -97,63 +125,124 @@ def document_name(span: ReadableSpan, attrs: Attributes, is_root: bool) -> str:
     A document root is named after the local service; any other span after the service
     or resource it calls, else after the span itself. Never empty (:data:`FALLBACK_NAME`).
     """
-    sources = _root_sources(span, attrs) if is_root else _call_sources(span, attrs)
-    for source in sources:
-        if source:
-            name = clean_name(source)
+    kind = span.kind
+    if is_root:
+        return root_name(span.name, kind, attrs, resource_names(span.resource))
+    if kind is SpanKind.SERVER and span.resource is not None:
+        service = resource_names(span.resource)[0]
+    else:
+        service = ""
+    return call_name(span.name, kind, attrs, service)
+
+
+def resource_names(resource: Optional[Resource]) -> Tuple[str, str, str]:
+    """The name sources a resource offers, cleaned (``""`` for none): the configured
+    ``service.name``, the Lambda function's name, and the SDK's placeholder service name.
+
+    Resources never change, so callers may cache the result per resource.
+    """
+    attrs: Any = resource.attributes if resource is not None else {}
+    service = _str(attrs.get(SERVICE_NAME))
+    is_default = service is not None and service.startswith(DEFAULT_SERVICE_PREFIX)
+    configured = _clean(service) if not is_default else ""
+    placeholder = _clean(service) if is_default else ""
+    return configured, _clean(_str(attrs.get(FAAS_NAME))), placeholder
+
+
+def root_name(
+    span_name: str, kind: SpanKind, attrs: Attributes, service_names: Tuple[str, str, str]
+) -> str:
+    """A document root's name: the local service, then sensible stand-ins.
+
+    ``service_names`` is :func:`resource_names` of the span's resource.
+    """
+    configured, function, placeholder = service_names
+    name = ""
+    if AWS_LOCAL_SERVICE in attrs:
+        name = _clean(_str(attrs[AWS_LOCAL_SERVICE]))
+    name = name or configured or function
+    if name:
+        return name
+    # No service name was configured: the Lambda function (above), then the host a server
+    # was addressed by (what the X-Ray SDKs' dynamic naming uses), then the placeholder.
+    if kind is SpanKind.SERVER and not _SERVER_HOST_KEYS.isdisjoint(attrs):
+        get = attrs.get
+        name = _clean(_host_only(_str(get(HTTP_HOST))))
+        if name:
+            return name
+        for key in _SERVER_NAME_KEYS:
+            value = get(key)
+            if isinstance(value, str) and value:
+                name = clean_name(value)
+                if name:
+                    return name
+    return placeholder or _span_name(span_name)
+
+
+def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service: str) -> str:
+    """A subsegment's name: the Collector's priority list plus the stable keys, then the
+    host of an outgoing call's URL, then the span name.
+
+    ``server_service``: the resource's configured service name (cleaned), which names a
+    SERVER span nested under another (Lambda mode) when no attribute does.
+    """
+    if _CALL_KEYS.isdisjoint(attrs):  # local work: no attribute names anything
+        if kind is SpanKind.SERVER and server_service:
+            return server_service
+        return _span_name(span_name)
+    get = attrs.get
+    # Identity, not ``kind in _OUTGOING``: hashing an Enum member is a Python-level call.
+    outgoing = kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER or kind is SpanKind.CONSUMER
+    name = ""
+    if outgoing:
+        remote = _str(get(AWS_REMOTE_SERVICE))
+        if remote and remote.startswith(_AWS_PREFIX) and get(RPC_SYSTEM) == _AWS_API:
+            remote = remote[len(_AWS_PREFIX):]
+        name = _clean(remote)
+    elif kind is SpanKind.SERVER:
+        # A SERVER span nested under another (Lambda mode): it still is the local service.
+        name = _clean(_str(get(AWS_LOCAL_SERVICE)))
+    if name:
+        return name
+    for key in _SERVICE_KEYS:
+        value = get(key)
+        if isinstance(value, str) and value:
+            name = clean_name(value)
             if name:
                 return name
+    if DB_NAME in attrs or DB_NAMESPACE in attrs:
+        name = _clean(_database_name(attrs))
+        if name:
+            return name
+    if kind is SpanKind.SERVER and server_service:
+        return server_service
+    name = _clean(_str(get(RPC_SERVICE))) or _clean(_host_only(_str(get(HTTP_HOST))))
+    if name:
+        return name
+    for key in _PEER_KEYS:
+        value = get(key)
+        if isinstance(value, str) and value:
+            name = clean_name(value)
+            if name:
+                return name
+    if outgoing:
+        # Old-convention HTTP clients (e.g. requests) record only the URL.
+        name = _clean(_url_host(_str(get(URL_FULL)) or _str(get(HTTP_URL))))
+        if name:
+            return name
+    return _span_name(span_name)
+
+
+def _span_name(span_name: str) -> str:
+    if span_name:
+        name = clean_name(span_name)
+        if name:
+            return name
     return FALLBACK_NAME
 
 
-def _root_sources(span: ReadableSpan, attrs: Attributes) -> Iterator[Optional[str]]:
-    """Segment name sources: the local service, then sensible stand-ins."""
-    yield _str(attrs.get(AWS_LOCAL_SERVICE))
-    resource_attrs: Any = span.resource.attributes if span.resource is not None else {}
-    service = _str(resource_attrs.get(SERVICE_NAME))
-    is_default = service is not None and service.startswith(DEFAULT_SERVICE_PREFIX)
-    if not is_default:
-        yield service
-    # No service name was configured: the Lambda function, then the host a server was
-    # addressed by (what the X-Ray SDKs' dynamic naming uses), then the placeholder.
-    yield _str(resource_attrs.get(FAAS_NAME))
-    if span.kind is SpanKind.SERVER:
-        yield _host_only(_str(attrs.get(HTTP_HOST)))
-        yield _str(attrs.get(SERVER_ADDRESS))
-        yield _str(attrs.get(HTTP_SERVER_NAME))
-        yield _str(attrs.get(NET_HOST_NAME))
-    if is_default:
-        yield service
-    yield span.name
-
-
-def _call_sources(span: ReadableSpan, attrs: Attributes) -> Iterator[Optional[str]]:
-    """Subsegment name sources: the Collector's priority list plus the stable keys, then
-    the host of an outgoing call's URL."""
-    kind = span.kind
-    if kind in _OUTGOING:
-        remote = _str(attrs.get(AWS_REMOTE_SERVICE))
-        if remote and remote.startswith(_AWS_PREFIX) and attrs.get(RPC_SYSTEM) == _AWS_API:
-            remote = remote[len(_AWS_PREFIX):]
-        yield remote
-    elif kind is SpanKind.SERVER:
-        # A SERVER span nested under another (Lambda mode): it still is the local service.
-        yield _str(attrs.get(AWS_LOCAL_SERVICE))
-    yield _str(attrs.get(PEER_SERVICE))
-    yield _str(attrs.get(AWS_SERVICE))
-    yield _database_name(attrs)
-    if kind is SpanKind.SERVER and span.resource is not None:
-        service = _str(span.resource.attributes.get(SERVICE_NAME))
-        if service and not service.startswith(DEFAULT_SERVICE_PREFIX):
-            yield service
-    yield _str(attrs.get(RPC_SERVICE))
-    yield _host_only(_str(attrs.get(HTTP_HOST)))
-    yield _str(attrs.get(NET_PEER_NAME))
-    yield _str(attrs.get(SERVER_ADDRESS))
-    if kind in _OUTGOING:
-        # Old-convention HTTP clients (e.g. requests) record only the URL.
-        yield _url_host(_str(attrs.get(URL_FULL)) or _str(attrs.get(HTTP_URL)))
-    yield span.name
+def _clean(source: Optional[str]) -> str:
+    return clean_name(source) if source else ""
 
 
 def _database_name(attrs: Attributes) -> Optional[str]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+import orjson
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.semconv._incubating.attributes.aws_attributes import (
     AWS_ECS_CLUSTER_ARN,
@@ -84,7 +84,10 @@ MAX_LOG_GROUPS = 50
 _CACHE_SIZE = 32
 
 _CacheKey = Tuple[int, bool, Tuple[str, ...]]
-_cache: OrderedDict[_CacheKey, Tuple[Resource, Dict[str, Any]]] = OrderedDict()
+# Read without the lock (a dict lookup is atomic); written under it. Each entry holds the
+# fields and, when they survive a JSON round trip unchanged, their JSON: parsing it is the
+# fastest way to a fresh deep copy.
+_cache: Dict[_CacheKey, Tuple[Resource, Dict[str, Any], Optional[bytes]]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -98,20 +101,41 @@ def segment_fields(resource: Optional[Resource], options: TranslateOptions) -> D
     if resource is None:
         return _compute({}, options)
     key = (id(resource), options.resource_metadata, options.log_group_names)
-    with _cache_lock:
-        entry = _cache.get(key)
-        # The entry holds the resource itself, so its id cannot be reused while cached;
-        # the identity check is a second guard.
-        if entry is not None and entry[0] is resource:
-            _cache.move_to_end(key)
-            return _copy_fields(entry[1])
-    fields = _compute(resource.attributes, options)
-    with _cache_lock:
-        _cache[key] = (resource, fields)
-        _cache.move_to_end(key)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return _copy_fields(fields)
+    entry = _cache.get(key)
+    # The entry holds the resource itself, so its id cannot be reused while cached;
+    # the identity check is a second guard.
+    if entry is None or entry[0] is not resource:
+        fields = _compute(resource.attributes, options)
+        entry = (resource, fields, _as_json(fields))
+        with _cache_lock:
+            if len(_cache) >= _CACHE_SIZE:
+                del _cache[next(iter(_cache))]  # the oldest entry
+            _cache[key] = entry
+    if entry[2] is not None:
+        return orjson.loads(entry[2])  # type: ignore[no-any-return]
+    return _copy_fields(entry[1])
+
+
+def _as_json(fields: Dict[str, Any]) -> Optional[bytes]:
+    """The JSON of ``fields`` if parsing it gives back equal fields of the same types."""
+    try:
+        encoded = orjson.dumps(fields)
+    except (TypeError, ValueError):
+        return None
+    return encoded if _same(orjson.loads(encoded), fields) else None
+
+
+def _same(copy: Any, original: Any) -> bool:
+    """Equal, down to the type of every value (``1 == 1.0`` and ``[1] == (1,)`` are not)."""
+    if type(copy) is not type(original):
+        return False
+    if isinstance(original, dict):
+        return list(copy) == list(original) and all(
+            _same(copy[key], value) for key, value in original.items()
+        )
+    if isinstance(original, list):
+        return len(copy) == len(original) and all(map(_same, copy, original))
+    return bool(copy == original)
 
 
 def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, Any]:
@@ -307,13 +331,20 @@ def _log_group_of_arn(arn: str) -> Optional[str]:
 
 
 def _copy_fields(fields: Dict[str, Any]) -> Dict[str, Any]:
-    return {key: _copy(value) for key, value in fields.items()}
+    return {
+        key: value if type(value) in _ATOMIC else _copy(value) for key, value in fields.items()
+    }
+
+
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
 
 
 def _copy(value: Any) -> Any:
     """A copy of the cached JSON-like fields, down to every dict and list."""
     if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
+        return {
+            key: item if type(item) in _ATOMIC else _copy(item) for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_copy(item) for item in value]
+        return [item if type(item) in _ATOMIC else _copy(item) for item in value]
     return value

@@ -117,7 +117,10 @@ def sql_block(attrs: Attributes) -> Optional[Dict[str, Any]]:
     system = _sql_system(attrs)
     if system is None:
         return None
-    block: Dict[str, Any] = {"database_type": bounded_text(system, MAX_USER_LENGTH)}
+    database_type = system
+    if len(database_type) > MAX_USER_LENGTH or not database_type.isascii():
+        database_type = bounded_text(database_type, MAX_USER_LENGTH)
+    block: Dict[str, Any] = {"database_type": database_type}
     query = text_of(attrs, DB_QUERY_TEXT, DB_STATEMENT, limit=MAX_QUERY_LENGTH)
     if query is not None:
         block["sanitized_query"] = query
@@ -154,11 +157,14 @@ def strip_secrets(connection: str) -> Tuple[str, Optional[str]]:
 
 
 def _sql_system(attrs: Attributes) -> Optional[str]:
-    for key in (DB_SYSTEM_NAME, DB_SYSTEM):
+    for key in _SYSTEM_KEYS:
         value = attrs.get(key)
-        if is_sql_system(value):
+        if isinstance(value, str) and value.lower() in SQL_SYSTEMS:  # is_sql_system
             return str(value)
     return None
+
+
+_SYSTEM_KEYS = (DB_SYSTEM_NAME, DB_SYSTEM)
 
 
 def _strip_user_info(text: str) -> Tuple[str, Optional[str]]:
@@ -212,5 +218,15 @@ def _url_from_parts(system: str, attrs: Attributes) -> Optional[str]:
 
 
 def _scheme(system: str) -> str:
-    lowered = system.lower()
-    return _SCHEMES.get(lowered) or _SCHEME_INVALID.sub("-", lowered)
+    scheme = _scheme_cache.get(system)
+    if scheme is None:
+        lowered = system.lower()
+        scheme = _SCHEMES.get(lowered) or _SCHEME_INVALID.sub("-", lowered)
+        if len(_scheme_cache) >= 256:
+            _scheme_cache.clear()
+        _scheme_cache[system] = scheme
+    return scheme
+
+
+# A process talks to few database systems: their schemes are worked out once.
+_scheme_cache: Dict[str, str] = {}
