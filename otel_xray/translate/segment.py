@@ -96,7 +96,8 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         raw: Any = span._attributes
         if type(raw) is BoundedAttributes and _FAST_ATTRIBUTES:
             # An ended span's attributes can no longer change: read them in place.
-            attrs = raw._dict if raw._immutable is True else raw._dict.copy()
+            fields: Any = raw._dict
+            attrs = fields if raw._immutable is True else dict(fields)
         else:
             attrs = _attributes(span)
         raw_events: Any = span._events
@@ -122,7 +123,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         end_time = span.end_time
         status = span.status
         span_resource = span.resource
-        attrs = dict(span.attributes) if span.attributes else {}
+        attrs = _copied_attributes(span)
         events, dropped_events = span.events, span.dropped_events
         links, dropped_links = span.links, span.dropped_links
     if context is None:
@@ -285,6 +286,10 @@ def _attributes(span: ReadableSpan) -> Dict[str, Any]:
     raw: Any = span._attributes
     if type(raw) is dict:
         return raw.copy()
+    return _copied_attributes(span)
+
+
+def _copied_attributes(span: ReadableSpan) -> Dict[str, Any]:
     return dict(span.attributes) if span.attributes else {}
 
 
