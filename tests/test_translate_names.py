@@ -174,3 +174,19 @@ def test_server_span_nested_in_lambda_is_named_after_service(recorder: SpanRecor
     doc = assert_valid_document(translate(span, TranslateOptions(lambda_mode=True)))
     assert doc["type"] == "subsegment"
     assert doc["name"] == "test-service"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        pytest.param({"db.system": "sqlite", "db.statement": "SELECT 1"}, "sqlite", id="old-key"),
+        pytest.param({"db.system.name": "sqlite", "db.query.text": "SELECT 1"}, "sqlite",
+                     id="stable-key"),
+        pytest.param({"db.system": "sqlite", "db.name": "orders"}, "orders", id="name-wins"),
+    ],
+)
+def test_database_call_without_name_or_host_is_named_after_the_system(
+    recorder: SpanRecorder, attributes: Dict[str, Any], expected: str
+) -> None:
+    span = recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local", attributes=attributes)
+    assert assert_valid_document(translate(span, OPTIONS))["name"] == expected

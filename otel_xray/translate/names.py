@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.semconv._incubating.attributes.db_attributes import (
     DB_CONNECTION_STRING,
     DB_NAME,
+    DB_SYSTEM,
 )
 from opentelemetry.semconv._incubating.attributes.faas_attributes import FAAS_NAME
 from opentelemetry.semconv._incubating.attributes.http_attributes import (
@@ -74,9 +75,13 @@ _SERVICE_KEYS = (PEER_SERVICE, AWS_SERVICE)
 _PEER_KEYS = (NET_PEER_NAME, SERVER_ADDRESS)
 #: Every attribute key a subsegment name may come from: without any of them (local work)
 #: the span name is used.
+#: Stable name of ``db.system``; spelled out: semantic conventions before 0.52 lack it.
+DB_SYSTEM_NAME = "db.system.name"
+
 _CALL_KEYS = frozenset({
     AWS_REMOTE_SERVICE, AWS_LOCAL_SERVICE, PEER_SERVICE, AWS_SERVICE, DB_NAME, DB_NAMESPACE,
-    RPC_SERVICE, HTTP_HOST, NET_PEER_NAME, SERVER_ADDRESS, URL_FULL, HTTP_URL,
+    RPC_SERVICE, HTTP_HOST, NET_PEER_NAME, SERVER_ADDRESS, URL_FULL, HTTP_URL, DB_SYSTEM,
+    DB_SYSTEM_NAME,
 })
 _CLEAN_CACHE_SIZE = 1024
 _CACHED_TEXT_LENGTH = 256
@@ -230,6 +235,11 @@ def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service:
         name = _clean(_url_host(_str(get(URL_FULL)) or _str(get(HTTP_URL))))
         if name:
             return name
+    # A database call with neither a database name nor a host (SQLite, an embedded store):
+    # name it after the system, so that every statement (SELECT, INSERT…) shares one node.
+    name = _clean(_str(get(DB_SYSTEM_NAME)) or _str(get(DB_SYSTEM)))
+    if name:
+        return name
     return _span_name(span_name)
 
 
