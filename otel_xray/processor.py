@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Deque, Dict, List, Mapping, Optional, Set
+from typing import Deque, Dict, List, Mapping, Optional, Set, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -73,15 +73,9 @@ _PROCESSOR_STATS = (
 )
 
 
-class _Buffered:
-    """A finished span waiting for its document root."""
-
-    __slots__ = ("encoded", "parent", "since")
-
-    def __init__(self, encoded: EncodedSpan, parent: Optional[str], since: float) -> None:
-        self.encoded = encoded
-        self.parent = parent
-        self.since = since
+# A buffered span: (the encoded span, when it was taken from the queue). A tuple, not an
+# object: every span with a parent passes through here.
+_Buffered = Tuple[EncodedSpan, float]
 
 
 class XRaySpanProcessor(SpanProcessor):
@@ -299,14 +293,37 @@ class XRaySpanProcessor(SpanProcessor):
         now = time.monotonic()
         queue = self._queue
         ready: List[EncodedSpan] = []
+        # Every span passes through this loop: look the fixed parts up once.
+        options, limit, counters, diag = self._options, self._limit, self._counters, self._diag
+        pending, children = self._pending, self._children
+        batch_size, max_buffered = self._batch_size, self._max_buffered
         for _ in range(len(queue)):
             try:
                 span = queue.popleft()
             except IndexError:
                 break
             self._taken += 1
-            self._accept(span, ready, now)
-            if len(ready) >= self._batch_size:
+            encoded = translate_and_encode(span, options, limit, counters, diag)
+            if encoded is None:
+                continue
+            parent = encoded.parent_id
+            if (
+                encoded.is_root
+                or parent is None
+                or parent in self._sent
+                or parent in self._sent_before
+            ):
+                self._release(encoded, ready)
+            else:
+                pending[encoded.span_id] = (encoded, now)
+                siblings = children.get(parent)
+                if siblings is None:
+                    children[parent] = [encoded.span_id]
+                else:
+                    siblings.append(encoded.span_id)
+                if len(pending) > max_buffered:
+                    self._buffer_full(ready)
+            if len(ready) >= batch_size:
                 self._send(ready)
                 ready = []
         self._release_expired(now, ready)
@@ -318,85 +335,69 @@ class XRaySpanProcessor(SpanProcessor):
                 self._counters.add("spans_sent_early.flush", released)
         self._send(ready)
 
-    def _accept(self, span: ReadableSpan, ready: List[EncodedSpan], now: float) -> None:
-        encoded = translate_and_encode(
-            span, self._options, self._limit, self._counters, self._diag
+    def _buffer_full(self, ready: List[EncodedSpan]) -> None:
+        released = self._release_oldest(ready)
+        self._counters.add("spans_sent_early.buffer_full", released)
+        self._diag.warning(
+            "buffer_full", "more than %d finished spans wait for their root: sending the "
+            "oldest early as standalone subsegments; raise %s if traces are that big",
+            self._max_buffered, ENV_MAX_BUFFERED_SPANS,
         )
-        if encoded is None:
-            return
-        # Spans are keyed by their hex ids, which the encoded span already carries.
-        key = encoded.span_id
-        parent_key = encoded.parent_id
-        if (
-            encoded.is_root
-            or parent_key is None
-            or parent_key in self._sent
-            or parent_key in self._sent_before
-        ):
-            self._release(key, encoded, ready)
-            return
-        self._pending[key] = _Buffered(encoded, parent_key, now)
-        self._children.setdefault(parent_key, []).append(key)
-        if len(self._pending) > self._max_buffered:
-            released = self._release_oldest(ready)
-            self._counters.add("spans_sent_early.buffer_full", released)
-            self._diag.warning(
-                "buffer_full", "more than %d finished spans wait for their root: sending the "
-                "oldest early as standalone subsegments; raise %s if traces are that big",
-                self._max_buffered, ENV_MAX_BUFFERED_SPANS,
-            )
 
-    def _release(self, key: str, encoded: EncodedSpan, ready: List[EncodedSpan]) -> None:
-        """Make ``encoded`` and its buffered descendants ready to send."""
+    def _release(self, encoded: EncodedSpan, ready: List[EncodedSpan]) -> None:
+        """Make ``encoded`` and its buffered descendants ready to send, and remember
+        their ids as sent."""
         ready.append(encoded)
-        self._mark_sent(key)
-        pending, children = self._pending, self._children
-        stack = [key]
-        while stack:
-            kids = children.pop(stack.pop(), None)
-            if not kids:
-                continue
-            for kid in kids:
-                buffered = pending.pop(kid, None)
-                if buffered is not None:
-                    ready.append(buffered.encoded)
-                    self._mark_sent(kid)
-                    stack.append(kid)
+        sent = self._sent
+        sent.add(encoded.span_id)
+        children = self._children
+        kids = children.pop(encoded.span_id, None) if children else None
+        if kids:
+            pending = self._pending
+            stack = [kids]
+            while stack:
+                for kid in stack.pop():
+                    buffered = pending.pop(kid, None)
+                    if buffered is not None:
+                        ready.append(buffered[0])
+                        sent.add(kid)
+                        grandchildren = children.pop(kid, None)
+                        if grandchildren:
+                            stack.append(grandchildren)
+        if len(sent) >= _SENT_GENERATION:
+            # Bounded memory: forget the generation before the previous one. (A released
+            # subtree may overshoot the generation by its size, at most the buffer limit.)
+            self._sent_before = sent
+            self._sent = set()
 
     def _release_oldest(self, ready: List[EncodedSpan]) -> int:
         """Release the buffered subtree holding the oldest buffered span; return its size."""
         pending = self._pending
         key = next(iter(pending))
         for _ in range(len(pending)):  # bounded: parent links may form a cycle
-            parent = pending[key].parent
+            parent = pending[key][0].parent_id
             if parent is None or parent == key or parent not in pending:
                 break
             key = parent
-        buffered = pending.pop(key)
-        siblings = self._children.get(buffered.parent) if buffered.parent is not None else None
+        encoded = pending.pop(key)[0]
+        parent = encoded.parent_id
+        siblings = self._children.get(parent) if parent is not None else None
         if siblings is not None:
             siblings.remove(key)
             if not siblings:
-                del self._children[buffered.parent]  # type: ignore[arg-type]
+                del self._children[parent]  # type: ignore[arg-type]
         before = len(ready)
-        self._release(key, buffered.encoded, ready)
+        self._release(encoded, ready)
         return len(ready) - before
 
     def _release_expired(self, now: float, ready: List[EncodedSpan]) -> None:
         pending = self._pending
         cutoff = now - self._orphan_timeout
         released = 0
-        while pending and next(iter(pending.values())).since <= cutoff:
+        while pending and next(iter(pending.values()))[1] <= cutoff:
             released += self._release_oldest(ready)
         if released:
             self._counters.add("spans_sent_early.orphan_timeout", released)
-
-    def _mark_sent(self, key: str) -> None:
-        sent = self._sent
-        sent.add(key)
-        if len(sent) >= _SENT_GENERATION:
-            self._sent_before = sent
-            self._sent = set()
 
     def _send(self, ready: List[EncodedSpan]) -> None:
         if not ready:

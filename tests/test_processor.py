@@ -156,6 +156,29 @@ def test_late_child_carries_its_buffered_descendants_nested(pipeline: MakePipeli
     assert_each_span_once_under_its_parent(pipe.finished(), documents)
 
 
+def test_child_that_ends_after_its_nested_parent_was_sent_goes_standalone_under_it(
+    pipeline: MakePipeline,
+) -> None:
+    pipe = pipeline()
+    root = pipe.tracer.start_span("root", kind=SpanKind.SERVER)
+    middle = pipe.child("middle", root)
+    late = pipe.child("late", middle)
+    middle.end()  # buffered, then sent nested in the root's document
+    root.end()
+    pipe.flush()
+    (tree,) = pipe.documents(1)
+    assert [child["name"] for child in tree["subsegments"]] == ["middle"]
+
+    late.end()
+    pipe.flush()
+    late_document = pipe.documents(2)[1]
+
+    assert late_document["type"] == "subsegment"
+    assert late_document["name"] == "late"
+    assert late_document["parent_id"] == f"{middle.get_span_context().span_id:016x}"
+    assert_each_span_once_under_its_parent(pipe.finished(), pipe.documents(2))
+
+
 def test_span_whose_root_never_ends_is_sent_standalone_after_the_orphan_timeout(
     pipeline: MakePipeline,
 ) -> None:
