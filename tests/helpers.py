@@ -131,3 +131,16 @@ def remote_context(
 
 def is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def make_documents(recorder: SpanRecorder, count: int) -> List[bytes]:
+    """``count`` encoded documents translated from real spans, each checked for validity."""
+    from otel_xray import TranslateOptions, translate
+
+    options = TranslateOptions(lambda_mode=False)
+    documents = []
+    for index in range(count):
+        encoded = orjson.dumps(translate(recorder.span(f"span-{index}"), options))
+        assert_valid_document(encoded)
+        documents.append(encoded)
+    return documents

@@ -10,25 +10,15 @@ import orjson
 import pytest
 from botocore.config import Config
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.emit import Emitter
 from otel_xray.emit.api import ApiEmitter
 from tests.fixtures_moto import moto_server
-from tests.helpers import SpanRecorder, assert_valid_document
+from tests.helpers import SpanRecorder, make_documents
 
 __all__ = ["moto_server"]  # fixture, imported for pytest
 
 OPTIONS = TranslateOptions(lambda_mode=False)
-
-
-def make_documents(recorder: SpanRecorder, count: int) -> List[bytes]:
-    """``count`` encoded documents translated from real spans, each checked for validity."""
-    documents = []
-    for index in range(count):
-        encoded = orjson.dumps(translate(recorder.span(f"span-{index}"), OPTIONS))
-        assert_valid_document(encoded)
-        documents.append(encoded)
-    return documents
 
 
 def xray_client(endpoint_url: str, attempts: int = 1) -> Any:

@@ -24,22 +24,12 @@ from otel_xray.emit.protocol import (
 )
 from otel_xray.emit.udp import UdpEmitter
 from tests.fixtures_udp import UdpListener, udp_listener, udp_listener_v6
-from tests.helpers import SpanRecorder, assert_valid_document
+from tests.helpers import SpanRecorder, make_documents
 
 __all__ = ["udp_listener", "udp_listener_v6"]  # fixtures, imported for pytest
 
 OPTIONS = TranslateOptions(lambda_mode=False)
 TIMEOUT = 10.0
-
-
-def make_documents(recorder: SpanRecorder, count: int) -> List[bytes]:
-    """``count`` encoded documents translated from real spans, each checked for validity."""
-    documents = []
-    for index in range(count):
-        encoded = orjson.dumps(translate(recorder.span(f"span-{index}"), OPTIONS))
-        assert_valid_document(encoded)
-        documents.append(encoded)
-    return documents
 
 
 def document_of_size(recorder: SpanRecorder, size: int) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
@@ -175,12 +175,9 @@ def root_name(
         name = _clean(_host_only(_str(get(HTTP_HOST))))
         if name:
             return name
-        for key in _SERVER_NAME_KEYS:
-            value = get(key)
-            if isinstance(value, str) and value:
-                name = clean_name(value)
-                if name:
-                    return name
+        name = _first_clean(get, _SERVER_NAME_KEYS)
+        if name:
+            return name
     return placeholder or _span_name(span_name)
 
 
@@ -209,12 +206,9 @@ def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service:
         name = _clean(_str(get(AWS_LOCAL_SERVICE)))
     if name:
         return name
-    for key in _SERVICE_KEYS:
-        value = get(key)
-        if isinstance(value, str) and value:
-            name = clean_name(value)
-            if name:
-                return name
+    name = _first_clean(get, _SERVICE_KEYS)
+    if name:
+        return name
     if DB_NAME in attrs or DB_NAMESPACE in attrs:
         name = _clean(_database_name(attrs))
         if name:
@@ -224,12 +218,9 @@ def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service:
     name = _clean(_str(get(RPC_SERVICE))) or _clean(_host_only(_str(get(HTTP_HOST))))
     if name:
         return name
-    for key in _PEER_KEYS:
-        value = get(key)
-        if isinstance(value, str) and value:
-            name = clean_name(value)
-            if name:
-                return name
+    name = _first_clean(get, _PEER_KEYS)
+    if name:
+        return name
     if outgoing:
         # Old-convention HTTP clients (e.g. requests) record only the URL.
         name = _clean(_url_host(_str(get(URL_FULL)) or _str(get(HTTP_URL))))
@@ -241,6 +232,17 @@ def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service:
     if name:
         return name
     return _span_name(span_name)
+
+
+def _first_clean(get: Callable[[str], Any], keys: Tuple[str, ...]) -> str:
+    """The first of ``keys`` whose string value is still non-empty once cleaned, else ``""``."""
+    for key in keys:
+        value = get(key)
+        if isinstance(value, str) and value:
+            name = clean_name(value)
+            if name:
+                return name
+    return ""
 
 
 def _span_name(span_name: str) -> str:

@@ -100,20 +100,8 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
             attrs = fields if raw._immutable is True else dict(fields)
         else:
             attrs = _attributes(span)
-        raw_events: Any = span._events
-        if type(raw_events) is BoundedList and _FAST_LISTS:
-            deque: Any = raw_events._dq  # type: ignore[attr-defined]
-            events = tuple(deque) if deque else ()
-            dropped_events = raw_events.dropped
-        else:
-            events, dropped_events = _sequence(raw_events, span, "events")
-        raw_links: Any = span._links
-        if type(raw_links) is BoundedList and _FAST_LISTS:
-            deque = raw_links._dq  # type: ignore[attr-defined]
-            links = tuple(deque) if deque else ()
-            dropped_links = raw_links.dropped
-        else:
-            links, dropped_links = _sequence(raw_links, span, "links")
+        events, dropped_events = _sequence(span._events, span, "events")
+        links, dropped_links = _sequence(span._links, span, "links")
     else:
         context = span.context
         parent = span.parent
@@ -294,8 +282,11 @@ def _copied_attributes(span: ReadableSpan) -> Dict[str, Any]:
 
 
 def _sequence(raw: Any, span: ReadableSpan, name: str) -> Tuple[Sequence[Any], int]:
-    """``(span.events, span.dropped_events)`` (or links) of a span that does not keep them
-    in a BoundedList."""
+    """``(span.events, span.dropped_events)`` (or links), from the span's own field ``raw``
+    where its type is known, without the copy the SDK's properties make."""
+    if type(raw) is BoundedList and _FAST_LISTS:
+        deque: Any = raw._dq  # type: ignore[attr-defined]
+        return (tuple(deque) if deque else ()), raw.dropped
     if type(raw) is tuple:
         return raw, 0
     return getattr(span, name), getattr(span, "dropped_" + name)
