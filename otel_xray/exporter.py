@@ -9,7 +9,7 @@ whole-trace documents regardless of batch boundaries use
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -18,8 +18,8 @@ from ._diag import Counters, RateLimitedLog
 from .config import TranslateOptions
 from .emit import Emitter
 from .emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
-from .packing import MIN_DOCUMENT_BYTES, EncodedSpan, Packed, encode_span, pack_documents
-from .translate.segment import translate_span
+from .packing import MIN_DOCUMENT_BYTES, Packed, pack_translated_documents
+from .translate.segment import Translated, translate_span
 
 _log = logging.getLogger("otel_xray.exporter")
 
@@ -88,19 +88,20 @@ class XRaySpanExporter(SpanExporter):
         if self._closed:
             counters.add("spans_dropped.shutdown", len(spans))
             return SpanExportResult.FAILURE
-        encoded: List[EncodedSpan] = []
+        items: List[Translated] = []
         failed = 0
         for span in spans:
             context = span.context
             if context is not None and not context.trace_flags.sampled:
                 counters.add("spans_unsampled")
                 continue
-            item = translate_and_encode(span, self._options, self._limit, counters, self._diag)
+            item = translate_item(span, self._options, counters, self._diag)
             if item is None:
                 failed += 1
             else:
-                encoded.append(item)
-        packed = pack_documents(encoded, max_document_bytes=self._limit, counters=counters)
+                items.append(item)
+        packed, unencoded = pack_items(items, self._limit, counters, self._diag)
+        failed += unencoded
         delivered = send_packed(self._emitter, packed, counters, self._diag)
         ok = failed == 0 and delivered == len(packed)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
@@ -126,25 +127,40 @@ def document_limit(emitter: Emitter) -> int:
     return limit
 
 
-def translate_and_encode(
-    span: ReadableSpan,
-    options: TranslateOptions,
-    limit: int,
-    counters: Counters,
-    diag: RateLimitedLog,
-) -> Optional[EncodedSpan]:
-    """The span encoded for packing, or ``None`` (counted and logged) when it cannot be."""
+def translate_item(
+    span: ReadableSpan, options: TranslateOptions, counters: Counters, diag: RateLimitedLog
+) -> Optional[Translated]:
+    """The span translated for packing, or ``None`` (counted and logged) when it cannot be."""
     try:
-        return encode_span(
-            translate_span(span, options), max_document_bytes=limit, counters=counters
-        )
+        item = translate_span(span, options)
+        if not item.body:
+            raise ValueError(f"span {item.span_id} has an empty document body")
+        return item
     except Exception as exc:
-        counters.add("spans_dropped.translate_error")
-        diag.warning(
-            "translate_error", "span %r could not be translated and is dropped: %r",
-            getattr(span, "name", "?"), exc,
-        )
+        _translate_error(span, exc, counters, diag)
         return None
+
+
+def pack_items(
+    items: Sequence[Translated], limit: int, counters: Counters, diag: RateLimitedLog
+) -> Tuple[List[Packed], int]:
+    """Pack translated items into documents; also return how many could not be encoded
+    (counted and logged as translate errors)."""
+    failed: List[Tuple[Translated, Exception]] = []
+    packed = pack_translated_documents(
+        items, max_document_bytes=limit, counters=counters, failed=failed
+    )
+    for item, exc in failed:
+        _translate_error(item.body.get("name", "?"), exc, counters, diag)
+    return packed, len(failed)
+
+
+def _translate_error(span: Any, exc: Exception, counters: Counters, diag: RateLimitedLog) -> None:
+    counters.add("spans_dropped.translate_error")
+    diag.warning(
+        "translate_error", "span %r could not be translated and is dropped: %r",
+        span if isinstance(span, str) else getattr(span, "name", "?"), exc,
+    )
 
 
 def send_packed(

@@ -15,8 +15,14 @@ recursively, children in start-time order. Every document stays within
   ``subsegments`` appended is the body without its closing brace, then
   ``,"subsegments":[``, the children joined by ``,``, and ``]}``.
 
-Everything here is pure (no I/O, no threads) and iterative, so that trees of any depth or
-width pack without recursion.
+The exporter and the processor use :func:`pack_translated_documents`: a tree that fits one
+document as it is (the usual case) is nested as dicts and encoded by a single
+``orjson.dumps`` -- the same bytes the splicing gives, about a third of the cost -- and
+only the other trees take the path above.
+
+Everything here is pure (no I/O, no threads) and iterative (the fast path recurses at most
+``MAX_NESTING_DEPTH`` levels), so that trees of any depth or width pack without deep
+recursion.
 """
 
 from __future__ import annotations
@@ -24,7 +30,19 @@ from __future__ import annotations
 import collections
 import logging
 import operator
-from typing import Any, Callable, Deque, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterable,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import orjson
 
@@ -248,6 +266,55 @@ def pack_documents(
     return documents
 
 
+def pack_translated_documents(
+    items: Sequence[Translated],
+    *,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    counters: Optional[Counters] = None,
+    failed: Optional[List[Tuple[Translated, Exception]]] = None,
+) -> List[Packed]:
+    """:func:`encode_span` each item, then :func:`pack_documents` -- the same documents,
+    in the same order -- but faster for the usual tree.
+
+    A tree that fits one document (at most 50 annotations, not too deep, no standalone
+    field inside a body) is nested as dicts and encoded by ONE ``orjson.dumps``; any
+    other tree goes through the encode, split and trim path. An item that cannot be
+    encoded at all is left out and appended to ``failed`` with its error (the caller
+    counts it as a translate error).
+    """
+    _check_limit(max_document_bytes)
+    if not items:
+        return []
+    trees = _build_item_trees(items)
+    if trees is None:  # duplicate span ids: only the general path handles them
+        return _pack_encoded(items, max_document_bytes, counters, failed)
+    tops, kids = trees
+    # The general path counts into a scratch first: it may have to restart from scratch.
+    scratch: Optional[Counters] = None
+    documents: List[Packed] = []
+    detached: List[_Node] = []
+    try:
+        for top in tops:
+            packed = _nest_whole(top, kids, max_document_bytes)
+            if packed is None:
+                if scratch is None:
+                    scratch = Counters()
+                packed = _pack_tree(top, kids, max_document_bytes, detached, scratch)
+            documents.append(packed)
+    except _EncodeFailed:
+        return _pack_encoded(items, max_document_bytes, counters, failed)
+    if detached and scratch is not None:  # only the general path detaches
+        scratch.add("documents_split", len(detached))
+        documents.extend(_assemble(node) for node in detached)
+    if sum(packed.spans for packed in documents) != len(items):
+        # Parent links that form a cycle (only hand-made spans can) left spans out.
+        return _pack_encoded(items, max_document_bytes, counters, failed)
+    if counters is not None and scratch is not None:
+        for name, amount in scratch.snapshot().items():
+            counters.add(name, amount)
+    return documents
+
+
 def encode_document(document: Dict[str, Any]) -> bytes:
     """Compact strict JSON of any document dict (never NaN, surrogates or non-str keys)."""
     return _dumps(document)
@@ -415,6 +482,173 @@ def _push_children(stack: List[Union[bytes, _Node]], kids: List[_Node]) -> None:
         stack.append(kids[index])
         if index:
             stack.append(_COMMA)
+
+
+# --- whole trees from translated items ----------------------------------------------------
+
+
+class _EncodeFailed(Exception):
+    pass
+
+
+_Kids = Dict[str, List[Translated]]
+
+
+def _start_of(item: Translated) -> float:
+    start = item.body.get("start_time")
+    if type(start) is float:
+        return start
+    return float(start) if isinstance(start, (int, float)) else 0.0  # as encode_span
+
+
+def _build_item_trees(items: Sequence[Translated]) -> Optional[Tuple[List[Translated], _Kids]]:
+    """The tops of :func:`_build_trees` over ``items`` and each span's children by span
+    id, in start-time order; ``None`` when span ids repeat."""
+    index: Dict[str, Translated] = {item.span_id: item for item in items}
+    if len(index) != len(items):
+        return None
+    tops: List[Translated] = []
+    kids: _Kids = {}
+    for item in items:
+        parent_id = item.parent_id
+        if item.is_root or parent_id is None:
+            tops.append(item)
+            continue
+        parent = index.get(parent_id)
+        if parent is None or parent is item or parent.trace_id != item.trace_id:
+            tops.append(item)
+        else:
+            siblings = kids.get(parent_id)
+            if siblings is None:
+                kids[parent_id] = [item]
+            else:
+                siblings.append(item)
+    for siblings in kids.values():
+        if len(siblings) > 1:
+            siblings.sort(key=_start_of)  # stable, as _preorder sorts
+    return tops, kids
+
+
+def _nest_whole(top: Translated, kids: _Kids, limit: int) -> Optional[Packed]:
+    """The tree as one document encoded once, or ``None`` when it needs the general path.
+
+    The result is byte for byte what :func:`pack_documents` splices: shallow copies of the
+    bodies with ``subsegments`` appended, the top's standalone fields first. It is used
+    only when no span of the tree could be trimmed or detached there: every nested
+    subtree also fits standalone (the document is at most ``limit`` minus the longest
+    standalone prefix a nested span could get).
+    """
+    body = top.body
+    if not body or "subsegments" in body or "trace_id" in body or "type" in body or (
+        "parent_id" in body
+    ):
+        return None
+    trace_id = top.trace_id
+    parent_id = top.parent_id
+    if top.as_segment or parent_id is None:
+        if parent_id is None:
+            doc = {"trace_id": trace_id, **body}
+        else:
+            doc = {"trace_id": trace_id, "parent_id": parent_id, **body}
+    else:
+        doc = {"trace_id": trace_id, "type": "subsegment", "parent_id": parent_id, **body}
+    annotations = body.get("annotations")
+    state = [len(annotations) if isinstance(annotations, dict) else 0, 1, 0]
+    children = kids.get(top.span_id)
+    if children is not None and not _nest_children(doc, top.span_id, children, kids, 1, state):
+        return None
+    total, count, longest_parent = state
+    if total > MAX_ANNOTATIONS_PER_DOCUMENT:
+        return None
+    try:
+        document = orjson.dumps(doc, default=_json_default)
+    except orjson.JSONEncodeError:
+        return None
+    room = limit
+    if count > 1:
+        room -= _SUBSEGMENT_LEN + len(trace_id) + longest_parent - 1
+    if len(document) > room:
+        return None
+    return Packed(document, count)
+
+
+def _nest_children(
+    doc: Dict[str, Any], span_id: str, children: List[Translated], kids: _Kids, depth: int,
+    state: List[int],
+) -> bool:
+    """Append copies of ``children`` (and theirs) to ``doc``; ``state`` accumulates
+    [annotations, spans, longest parent id]. Recursive: the depth is bounded here."""
+    if depth >= MAX_NESTING_DEPTH:
+        return False
+    if len(span_id) > state[2]:
+        state[2] = len(span_id)
+    nested: List[Dict[str, Any]] = []
+    doc["subsegments"] = nested
+    for child in children:
+        body = child.body
+        if not body or "subsegments" in body:
+            return False
+        annotations = body.get("annotations")
+        if annotations and isinstance(annotations, dict):
+            state[0] += len(annotations)
+        grandchildren = kids.get(child.span_id)
+        if grandchildren is None:
+            nested.append(body)  # a leaf is encoded as it is: no copy needed
+            continue
+        copy = body.copy()
+        nested.append(copy)
+        if not _nest_children(copy, child.span_id, grandchildren, kids, depth + 1, state):
+            return False
+    state[1] += len(children)
+    return True
+
+
+def _pack_tree(
+    top: Translated, kids: _Kids, limit: int, detached: List[_Node], counters: Counters
+) -> Packed:
+    """One tree through the general path: encode, cap annotations, fit, splice."""
+    root = _Node(_encode_or_fail(top, limit, counters))
+    order: List[_Node] = []
+    # The same pre-order as _preorder (last child first): _fit_tree detaches in its reverse.
+    stack: List[Tuple[Translated, _Node]] = [(top, root)]
+    while stack:
+        item, node = stack.pop()
+        node.seen = True
+        order.append(node)
+        for kid in kids.get(item.span_id, ()):
+            child = _Node(_encode_or_fail(kid, limit, counters))
+            node.children.append(child)
+            stack.append((kid, child))
+    total = 0
+    for node in order:
+        total += node.span.annotations
+    if total > MAX_ANNOTATIONS_PER_DOCUMENT:
+        _cap_annotations(order[0], limit, counters)
+    _fit_tree(order, limit, detached, counters)
+    return _assemble(order[0])
+
+
+def _encode_or_fail(item: Translated, limit: int, counters: Counters) -> EncodedSpan:
+    try:
+        return encode_span(item, max_document_bytes=limit, counters=counters)
+    except Exception as exc:
+        raise _EncodeFailed() from exc
+
+
+def _pack_encoded(
+    items: Sequence[Translated],
+    limit: int,
+    counters: Optional[Counters],
+    failed: Optional[List[Tuple[Translated, Exception]]],
+) -> List[Packed]:
+    encoded: List[EncodedSpan] = []
+    for item in items:
+        try:
+            encoded.append(encode_span(item, max_document_bytes=limit, counters=counters))
+        except Exception as exc:
+            if failed is not None:
+                failed.append((item, exc))
+    return pack_documents(encoded, max_document_bytes=limit, counters=counters)
 
 
 # --- one span too big: trimming ----------------------------------------------------------
@@ -771,4 +1005,5 @@ __all__ = [
     "pack",
     "pack_documents",
     "pack_translated",
+    "pack_translated_documents",
 ]

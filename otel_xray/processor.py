@@ -37,10 +37,12 @@ from .exporter import (
     close_emitter,
     collect_stats,
     document_limit,
+    pack_items,
     send_packed,
-    translate_and_encode,
+    translate_item,
 )
-from .packing import EncodedSpan, Packed, pack_documents
+from .packing import Packed, encode_span
+from .translate.segment import Translated
 
 _log = logging.getLogger("otel_xray.processor")
 
@@ -73,9 +75,10 @@ _PROCESSOR_STATS = (
 )
 
 
-# A buffered span: (the encoded span, when it was taken from the queue). A tuple, not an
-# object: every span with a parent passes through here.
-_Buffered = Tuple[EncodedSpan, float]
+# A buffered span: (the translated span, when it was taken from the queue). A tuple, not an
+# object: every span with a parent passes through here. The body stays a dict until its
+# tree is sent, so that a whole tree is encoded by one orjson call.
+_Buffered = Tuple[Translated, float]
 
 
 class XRaySpanProcessor(SpanProcessor):
@@ -292,9 +295,9 @@ class XRaySpanProcessor(SpanProcessor):
         """Take what is queued now, send what is ready, release orphans."""
         now = time.monotonic()
         queue = self._queue
-        ready: List[EncodedSpan] = []
+        ready: List[Translated] = []
         # Every span passes through this loop: look the fixed parts up once.
-        options, limit, counters, diag = self._options, self._limit, self._counters, self._diag
+        options, counters, diag = self._options, self._counters, self._diag
         pending, children = self._pending, self._children
         batch_size, max_buffered = self._batch_size, self._max_buffered
         for _ in range(len(queue)):
@@ -303,7 +306,7 @@ class XRaySpanProcessor(SpanProcessor):
             except IndexError:
                 break
             self._taken += 1
-            encoded = translate_and_encode(span, options, limit, counters, diag)
+            encoded = translate_item(span, options, counters, diag)
             if encoded is None:
                 continue
             parent = encoded.parent_id
@@ -335,7 +338,7 @@ class XRaySpanProcessor(SpanProcessor):
                 self._counters.add("spans_sent_early.flush", released)
         self._send(ready)
 
-    def _buffer_full(self, ready: List[EncodedSpan]) -> None:
+    def _buffer_full(self, ready: List[Translated]) -> None:
         released = self._release_oldest(ready)
         self._counters.add("spans_sent_early.buffer_full", released)
         self._diag.warning(
@@ -344,7 +347,7 @@ class XRaySpanProcessor(SpanProcessor):
             self._max_buffered, ENV_MAX_BUFFERED_SPANS,
         )
 
-    def _release(self, encoded: EncodedSpan, ready: List[EncodedSpan]) -> None:
+    def _release(self, encoded: Translated, ready: List[Translated]) -> None:
         """Make ``encoded`` and its buffered descendants ready to send, and remember
         their ids as sent."""
         ready.append(encoded)
@@ -370,7 +373,7 @@ class XRaySpanProcessor(SpanProcessor):
             self._sent_before = sent
             self._sent = set()
 
-    def _release_oldest(self, ready: List[EncodedSpan]) -> int:
+    def _release_oldest(self, ready: List[Translated]) -> int:
         """Release the buffered subtree holding the oldest buffered span; return its size."""
         pending = self._pending
         key = next(iter(pending))
@@ -390,7 +393,7 @@ class XRaySpanProcessor(SpanProcessor):
         self._release(encoded, ready)
         return len(ready) - before
 
-    def _release_expired(self, now: float, ready: List[EncodedSpan]) -> None:
+    def _release_expired(self, now: float, ready: List[Translated]) -> None:
         pending = self._pending
         cutoff = now - self._orphan_timeout
         released = 0
@@ -399,17 +402,30 @@ class XRaySpanProcessor(SpanProcessor):
         if released:
             self._counters.add("spans_sent_early.orphan_timeout", released)
 
-    def _send(self, ready: List[EncodedSpan]) -> None:
+    def _send(self, ready: List[Translated]) -> None:
         if not ready:
             return
         try:
-            packed = pack_documents(ready, max_document_bytes=self._limit, counters=self._counters)
+            packed, _ = pack_items(ready, self._limit, self._counters, self._diag)
         except Exception:
             # A packing bug must not lose spans: each one fits a document on its own.
             self._diag.error("pack", "packing %d spans failed; sending them one by one",
                              len(ready), exc_info=True)
-            packed = [Packed(span.standalone(), 1) for span in ready]
+            packed = self._one_by_one(ready)
         send_packed(self._emitter, packed, self._counters, self._diag)
+
+    def _one_by_one(self, ready: List[Translated]) -> List[Packed]:
+        packed = []
+        for item in ready:
+            try:
+                encoded = encode_span(
+                    item, max_document_bytes=self._limit, counters=self._counters
+                )
+            except Exception:
+                self._counters.add("spans_dropped.translate_error")
+                continue
+            packed.append(Packed(encoded.standalone(), 1))
+        return packed
 
 
 def _setting(

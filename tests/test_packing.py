@@ -23,6 +23,7 @@ from otel_xray.packing import (
     pack,
     pack_documents,
     pack_translated,
+    pack_translated_documents,
 )
 from otel_xray.translate.segment import Translated, standalone, translate_span
 from tests.fixtures_packing import (
@@ -477,3 +478,102 @@ def test_a_subsegments_key_in_a_body_is_replaced_by_the_packed_children() -> Non
     child = _item("000000000000000b", "000000000000000a")
     (document,) = [assert_valid_packed(raw) for raw in pack_translated([parent, child])]
     assert [piece["id"] for piece in document["subsegments"]] == ["000000000000000b"]
+
+
+# --- whole-tree encoding: the same documents as splicing -----------------------------------
+
+
+def _root(span_id: str, **body: Any) -> Translated:
+    return _item(span_id, None, **body)._replace(is_root=True, as_segment=True)
+
+
+def _tree(children: int, **child_body: Any) -> List[Translated]:
+    items = [_root("0000000000000001")]
+    for index in range(children):
+        body: Dict[str, Any] = {"start_time": float(children - index)}
+        body.update(child_body)
+        items.append(_item(f"{index + 2:016x}", "0000000000000001", **body))
+    return items
+
+
+def _chain_items(length: int) -> List[Translated]:
+    items = [_root("0000000000000001")]
+    items.extend(_item(f"{index:016x}", f"{index - 1:016x}") for index in range(2, length + 1))
+    return items
+
+
+_OTHER_TRACE = "1-5759e988-00000000000000000000000f"
+_WHOLE_TREE_CASES = {
+    "tree that fits": _tree(9, annotations={"a": 1}),
+    "tree just under the limit": _tree(6, metadata={"default": {"p": "x" * 9000}}),
+    "tree over the limit": _tree(12, metadata={"default": {"p": "x" * 9000}}),
+    "child too big alone": _tree(2, metadata={"default": {"p": "x" * 70_000}}),
+    "over 50 annotations": _tree(6, annotations={f"k{i}": i for i in range(12)}),
+    "chain at the nesting limit": _chain_items(MAX_NESTING_DEPTH + 1),
+    "chain past the nesting limit": _chain_items(MAX_NESTING_DEPTH + 3),
+    "children with equal start times": _tree(5, start_time=1.0),
+    "odd start times": [
+        *_tree(3, start_time="soon"),
+        _item("00000000000000aa", "0000000000000001", start_time=True),
+    ],
+    "values orjson cannot encode": _tree(2, metadata={"default": {1: "x", "big": 1 << 70}}),
+    "body carrying subsegments": [
+        _root("0000000000000001", subsegments=[{"x": 1}]), *_tree(2)[1:]
+    ],
+    "top body carrying a standalone field": [_root("0000000000000001", type="x"), *_tree(1)[1:]],
+    "duplicate span ids": [*_tree(2), _item("0000000000000002", "0000000000000001")],
+    "parent cycle": [
+        *_tree(1),
+        _item("000000000000000a", "000000000000000b"),
+        _item("000000000000000b", "000000000000000a"),
+    ],
+    "several traces and orphans": [
+        *_tree(3),
+        _item("00000000000000f1", "00000000000000ee")._replace(trace_id=_OTHER_TRACE),
+        _item("00000000000000f2", "00000000000000f1")._replace(trace_id=_OTHER_TRACE),
+    ],
+}
+
+
+@pytest.mark.parametrize("limit", [MIN_DOCUMENT_BYTES, 64_000], ids=["8k", "64k"])
+@pytest.mark.parametrize(
+    "items", list(_WHOLE_TREE_CASES.values()), ids=list(_WHOLE_TREE_CASES)
+)
+def test_whole_tree_encoding_gives_the_bytes_and_counts_of_splicing(
+    items: List[Translated], limit: int
+) -> None:
+    expected_counters, counters = Counters(), Counters()
+    expected = pack_documents(
+        [encode_span(item, max_document_bytes=limit, counters=expected_counters)
+         for item in items],
+        max_document_bytes=limit, counters=expected_counters,
+    )
+
+    packed = pack_translated_documents(items, max_document_bytes=limit, counters=counters)
+
+    assert packed == expected
+    assert counters.snapshot() == expected_counters.snapshot()
+    for document in packed:  # strict JSON that fits (some inputs here are not valid X-Ray)
+        assert len(document.document) <= limit
+        assert isinstance(orjson.loads(document.document), dict)
+
+
+def test_whole_tree_encoding_leaves_the_translated_bodies_unchanged() -> None:
+    items = [*_tree(3), _item("0000000000000009", "0000000000000002")]
+    before = [dict(item.body) for item in items]
+
+    pack_translated_documents(items)
+
+    assert [item.body for item in items] == before
+
+
+def test_a_span_that_cannot_be_encoded_is_reported_and_the_rest_are_packed() -> None:
+    items = _tree(2)
+    broken = Translated({}, items[0].trace_id, "00000000000000bb", "0000000000000001",
+                        False, False)
+    failed: List[Any] = []
+
+    packed = pack_translated_documents([*items, broken], failed=failed)
+
+    assert [item for item, _ in failed] == [broken]
+    assert packed == pack_documents([encode_span(item) for item in items])

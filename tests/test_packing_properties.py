@@ -8,12 +8,14 @@ from typing import Any, Dict, List, Optional
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from otel_xray._diag import Counters
 from otel_xray.packing import (
     MAX_ANNOTATIONS_PER_DOCUMENT,
     MAX_NESTING_DEPTH,
     MIN_DOCUMENT_BYTES,
     encode_span,
     pack_documents,
+    pack_translated_documents,
 )
 from otel_xray.translate.segment import Translated
 from tests.fixtures_packing import all_pieces, assert_valid_packed, depth, placement
@@ -75,3 +77,22 @@ def test_every_span_packs_exactly_once_under_its_parent_in_documents_that_fit(
     roots = {item.span_id for item in items if item.is_root}
     for document in documents:
         assert ("type" in document) == (document["id"] not in roots)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(forests(), st.sampled_from([MIN_DOCUMENT_BYTES, 20_000, 64_000]), st.randoms())
+def test_whole_tree_encoding_produces_the_same_documents_and_counts_as_splicing(
+    items: List[Translated], limit: int, rng: Any
+) -> None:
+    rng.shuffle(items)
+    expected_counters, counters = Counters(), Counters()
+    expected = pack_documents(
+        [encode_span(item, max_document_bytes=limit, counters=expected_counters)
+         for item in items],
+        max_document_bytes=limit, counters=expected_counters,
+    )
+
+    packed = pack_translated_documents(items, max_document_bytes=limit, counters=counters)
+
+    assert packed == expected
+    assert counters.snapshot() == expected_counters.snapshot()
