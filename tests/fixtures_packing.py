@@ -14,6 +14,9 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_xray._diag import Counters
+from otel_xray.packing import Packed, encode_span, pack_documents, pack_translated_documents
+from otel_xray.translate import Translated
 from tests.helpers import MAX_DOCUMENT_BYTES, assert_valid_document, walk
 
 #: Nesting shallow enough for the whole-document schema check to stay fast.
@@ -103,3 +106,18 @@ def all_pieces(documents: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 def _reject_constant(name: str) -> Any:
     raise AssertionError(f"non-standard JSON constant {name} in document")
+
+
+def assert_single_encoding_matches_splicing(items: List[Translated], limit: int) -> List[Packed]:
+    """Pack ``items`` both ways (one ``orjson.dumps`` per tree, and span-by-span encoding
+    spliced together); assert the same bytes and the same counters; return the documents."""
+    expected_counters, counters = Counters(), Counters()
+    expected = pack_documents(
+        [encode_span(item, max_document_bytes=limit, counters=expected_counters)
+         for item in items],
+        max_document_bytes=limit, counters=expected_counters,
+    )
+    packed = pack_translated_documents(items, max_document_bytes=limit, counters=counters)
+    assert packed == expected
+    assert counters.snapshot() == expected_counters.snapshot()
+    return packed

@@ -29,6 +29,7 @@ from otel_xray.translate.segment import Translated, standalone, translate_span
 from tests.fixtures_packing import (
     all_pieces,
     assert_each_span_once_under_its_parent,
+    assert_single_encoding_matches_splicing,
     assert_valid_packed,
     depth,
     span_id,
@@ -542,17 +543,7 @@ _WHOLE_TREE_CASES = {
 def test_whole_tree_encoding_gives_the_bytes_and_counts_of_splicing(
     items: List[Translated], limit: int
 ) -> None:
-    expected_counters, counters = Counters(), Counters()
-    expected = pack_documents(
-        [encode_span(item, max_document_bytes=limit, counters=expected_counters)
-         for item in items],
-        max_document_bytes=limit, counters=expected_counters,
-    )
-
-    packed = pack_translated_documents(items, max_document_bytes=limit, counters=counters)
-
-    assert packed == expected
-    assert counters.snapshot() == expected_counters.snapshot()
+    packed = assert_single_encoding_matches_splicing(items, limit)
     for document in packed:  # strict JSON that fits (some inputs here are not valid X-Ray)
         assert len(document.document) <= limit
         assert isinstance(orjson.loads(document.document), dict)

@@ -8,17 +8,21 @@ from typing import Any, Dict, List, Optional
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_xray._diag import Counters
 from otel_xray.packing import (
     MAX_ANNOTATIONS_PER_DOCUMENT,
     MAX_NESTING_DEPTH,
     MIN_DOCUMENT_BYTES,
     encode_span,
     pack_documents,
-    pack_translated_documents,
 )
 from otel_xray.translate.segment import Translated
-from tests.fixtures_packing import all_pieces, assert_valid_packed, depth, placement
+from tests.fixtures_packing import (
+    all_pieces,
+    assert_single_encoding_matches_splicing,
+    assert_valid_packed,
+    depth,
+    placement,
+)
 
 TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
 OUTSIDE_PARENT = "00000000000000ff"  # a parent span that is not in the batch
@@ -85,14 +89,4 @@ def test_whole_tree_encoding_produces_the_same_documents_and_counts_as_splicing(
     items: List[Translated], limit: int, rng: Any
 ) -> None:
     rng.shuffle(items)
-    expected_counters, counters = Counters(), Counters()
-    expected = pack_documents(
-        [encode_span(item, max_document_bytes=limit, counters=expected_counters)
-         for item in items],
-        max_document_bytes=limit, counters=expected_counters,
-    )
-
-    packed = pack_translated_documents(items, max_document_bytes=limit, counters=counters)
-
-    assert packed == expected
-    assert counters.snapshot() == expected_counters.snapshot()
+    assert_single_encoding_matches_splicing(items, limit)
