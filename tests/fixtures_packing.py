@@ -17,7 +17,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_xray._diag import Counters
 from otel_xray.packing import Packed, encode_span, pack_documents, pack_translated_documents
 from otel_xray.translate import Translated
-from tests.helpers import MAX_DOCUMENT_BYTES, assert_valid_document, walk
+from tests.helpers import (
+    MAX_DOCUMENT_BYTES,
+    assert_valid_document,
+    reject_json_constant,
+    walk,
+)
 
 #: Nesting shallow enough for the whole-document schema check to stay fast.
 _WHOLE_CHECK_DEPTH = 3
@@ -26,7 +31,7 @@ _WHOLE_CHECK_DEPTH = 3
 def assert_valid_packed(raw: bytes, limit: int = MAX_DOCUMENT_BYTES) -> Dict[str, Any]:
     """Assert one packed document is valid; return it parsed."""
     assert len(raw) <= limit, f"document of {len(raw)} bytes over the limit {limit}"
-    document = json.loads(raw, parse_constant=_reject_constant)
+    document = json.loads(raw, parse_constant=reject_json_constant)
     assert isinstance(document, dict)
     if depth(document) <= _WHOLE_CHECK_DEPTH:
         assert_valid_document(raw)
@@ -103,9 +108,6 @@ def all_pieces(documents: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Every (sub)segment of every document (tests.helpers.walk on each)."""
     return [piece for document in documents for piece in walk(document)]
 
-
-def _reject_constant(name: str) -> Any:
-    raise AssertionError(f"non-standard JSON constant {name} in document")
 
 
 def assert_single_encoding_matches_splicing(items: List[Translated], limit: int) -> List[Packed]:

@@ -38,7 +38,7 @@ def assert_valid_document(doc: Union[Dict[str, Any], bytes]) -> Dict[str, Any]:
     raw = doc if isinstance(doc, bytes) else orjson.dumps(doc)
     assert len(raw) <= MAX_DOCUMENT_BYTES, f"document of {len(raw)} bytes over the limit"
     # Python's json refuses NaN/Infinity with this hook: strict JSON only.
-    parsed = json.loads(raw, parse_constant=_reject_constant)
+    parsed = json.loads(raw, parse_constant=reject_json_constant)
     assert orjson.loads(raw) == parsed
     errors = sorted(_VALIDATOR.iter_errors(parsed), key=lambda e: list(e.absolute_path))
     assert not errors, "schema violations:\n" + "\n".join(
@@ -47,7 +47,8 @@ def assert_valid_document(doc: Union[Dict[str, Any], bytes]) -> Dict[str, Any]:
     return parsed
 
 
-def _reject_constant(name: str) -> Any:
+def reject_json_constant(name: str) -> Any:
+    """``json.loads`` hook that fails on NaN/Infinity: strict JSON only."""
     raise AssertionError(f"non-standard JSON constant {name} in document")
 
 

@@ -7,17 +7,8 @@ from typing import Any, Mapping, Optional
 Attributes = Mapping[str, Any]
 
 
-def first(attrs: Attributes, *keys: str) -> Any:
-    """The value of the first key present with a non-empty value, else ``None``."""
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            return value
-    return None
-
-
 def first_str(attrs: Attributes, *keys: str) -> Optional[str]:
-    """Like :func:`first`, but only a ``str`` value counts (anything else is skipped)."""
+    """The first non-empty ``str`` value among ``keys`` (values of other types are skipped)."""
     for key in keys:
         value = attrs.get(key)
         if isinstance(value, str) and value:
@@ -43,6 +34,6 @@ def first_int(attrs: Attributes, *keys: str) -> Optional[int]:
     return None
 
 
-def truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` code points."""
-    return text if len(text) <= limit else text[:limit]
+def nonempty_str(value: object) -> Optional[str]:
+    """``value`` if it is a non-empty ``str``, else ``None``."""
+    return value if isinstance(value, str) and value else None

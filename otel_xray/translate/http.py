@@ -46,7 +46,7 @@ from opentelemetry.semconv.attributes.url_attributes import (
 from opentelemetry.semconv.attributes.user_agent_attributes import USER_AGENT_ORIGINAL
 from opentelemetry.trace import SpanKind
 
-from ._attrs import Attributes
+from ._attrs import Attributes, first_str, nonempty_str
 
 #: ``http.response.body.size`` (stable since semconv 1.27, no stable constant yet here).
 HTTP_RESPONSE_BODY_SIZE = "http.response.body.size"
@@ -134,15 +134,15 @@ def build_http_block(
     request: Dict[str, Any] = {}
     method = attrs.get(HTTP_REQUEST_METHOD)
     if not (isinstance(method, str) and method):
-        method = _first_text(attrs, _OLD_METHOD_KEYS)
+        method = first_str(attrs, *_OLD_METHOD_KEYS)
     elif method == _OTHER_METHOD:
-        method = _first_text(attrs, _ORIGINAL_METHOD_KEYS) or method
+        method = first_str(attrs, *_ORIGINAL_METHOD_KEYS) or method
     if method:
         request["method"] = method if len(method) <= MAX_REQUEST_STRING else _cut(method)
     url = request_url(attrs, server_side=not outgoing)
     if url:
         request["url"] = url
-    user_agent = _first_text(attrs, _USER_AGENT_KEYS)
+    user_agent = first_str(attrs, *_USER_AGENT_KEYS)
     if user_agent:
         request["user_agent"] = _cut(user_agent)
     if not outgoing:
@@ -176,7 +176,7 @@ def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
     ``url.full``/``http.url`` win; otherwise the URL is rebuilt as
     scheme + host + port (default ports omitted) + path + query.
     """
-    full = _first_text(attrs, _URL_KEYS)
+    full = first_str(attrs, *_URL_KEYS)
     if full:
         if "@" in full:
             full = strip_userinfo(full)
@@ -187,7 +187,7 @@ def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
     host, port_given = _host(attrs, server_side)
     if not host:
         return None
-    scheme = _first_text(attrs, _SCHEME_KEYS)
+    scheme = first_str(attrs, *_SCHEME_KEYS)
     port = None
     if not port_given:
         for key in _SERVER_PORT_KEYS if server_side else _CLIENT_PORT_KEYS:
@@ -232,7 +232,7 @@ def _target(attrs: Attributes) -> str:
         query = attrs.get(URL_QUERY)
         target = f"{path}?{query}" if isinstance(query, str) and query else path
     else:
-        target = _first_text(attrs, _TARGET_KEYS) or "/"
+        target = first_str(attrs, *_TARGET_KEYS) or "/"
     if target.startswith(_TARGET_STARTS):
         return target
     return "/" + target
@@ -244,10 +244,10 @@ def _host(attrs: Attributes, server_side: bool) -> Tuple[Optional[str], bool]:
     ``http.host`` is the Host header: when it has no port, the default port of the
     scheme was meant, so no port key is added to it (the socket port may be a proxy's).
     """
-    host = _str(attrs.get(HTTP_HOST))
+    host = nonempty_str(attrs.get(HTTP_HOST))
     from_host_header = host is not None
     if host is None:
-        host = _first_text(attrs, _SERVER_HOST_KEYS if server_side else _CLIENT_HOST_KEYS)
+        host = first_str(attrs, *(_SERVER_HOST_KEYS if server_side else _CLIENT_HOST_KEYS))
     if not host:
         return None, False
     if "@" in host:
@@ -269,23 +269,14 @@ def _client_ip(attrs: Attributes) -> Tuple[Optional[str], bool]:
     forwarded only when a socket peer is recorded and differs from it: the Python WSGI/ASGI
     instrumentations put the socket peer itself into ``client.address``.
     """
-    forwarded = _str(attrs.get(HTTP_CLIENT_IP))
+    forwarded = nonempty_str(attrs.get(HTTP_CLIENT_IP))
     if forwarded:
         return forwarded, True
-    peer = _first_text(attrs, _PEER_ADDRESS_KEYS)
-    client = _str(attrs.get(CLIENT_ADDRESS))
+    peer = first_str(attrs, *_PEER_ADDRESS_KEYS)
+    client = nonempty_str(attrs.get(CLIENT_ADDRESS))
     if client:
         return client, peer is not None and peer != client
     return peer, False
-
-
-def _first_text(attrs: Attributes, keys: Tuple[str, ...]) -> Optional[str]:
-    """The first non-empty string value among ``keys``."""
-    for key in keys:
-        value = attrs.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def _as_int(value: object, maximum: int) -> Optional[int]:
@@ -311,6 +302,3 @@ def _as_int(value: object, maximum: int) -> Optional[int]:
 def _cut(text: str) -> str:
     return text if len(text) <= MAX_REQUEST_STRING else text[:MAX_REQUEST_STRING]
 
-
-def _str(value: object) -> Optional[str]:
-    return value if isinstance(value, str) and value else None

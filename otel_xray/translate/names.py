@@ -38,7 +38,7 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 from opentelemetry.trace import SpanKind
 
-from ._attrs import Attributes
+from ._attrs import Attributes, nonempty_str
 
 #: X-Ray-specific keys (set by the AWS distro / Application Signals), no semconv constant.
 AWS_LOCAL_SERVICE = "aws.local.service"
@@ -147,11 +147,11 @@ def resource_names(resource: Optional[Resource]) -> Tuple[str, str, str]:
     Resources never change, so callers may cache the result per resource.
     """
     attrs: Any = resource.attributes if resource is not None else {}
-    service = _str(attrs.get(SERVICE_NAME))
+    service = nonempty_str(attrs.get(SERVICE_NAME))
     is_default = service is not None and service.startswith(DEFAULT_SERVICE_PREFIX)
     configured = _clean(service) if not is_default else ""
     placeholder = _clean(service) if is_default else ""
-    return configured, _clean(_str(attrs.get(FAAS_NAME))), placeholder
+    return configured, _clean(nonempty_str(attrs.get(FAAS_NAME))), placeholder
 
 
 def root_name(
@@ -164,7 +164,7 @@ def root_name(
     configured, function, placeholder = service_names
     name = ""
     if AWS_LOCAL_SERVICE in attrs:
-        name = _clean(_str(attrs[AWS_LOCAL_SERVICE]))
+        name = _clean(nonempty_str(attrs[AWS_LOCAL_SERVICE]))
     name = name or configured or function
     if name:
         return name
@@ -172,7 +172,7 @@ def root_name(
     # was addressed by (what the X-Ray SDKs' dynamic naming uses), then the placeholder.
     if kind is SpanKind.SERVER and not _SERVER_HOST_KEYS.isdisjoint(attrs):
         get = attrs.get
-        name = _clean(_host_only(_str(get(HTTP_HOST))))
+        name = _clean(_host_only(nonempty_str(get(HTTP_HOST))))
         if name:
             return name
         name = _first_clean(get, _SERVER_NAME_KEYS)
@@ -197,13 +197,13 @@ def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service:
     outgoing = kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER or kind is SpanKind.CONSUMER
     name = ""
     if outgoing:
-        remote = _str(get(AWS_REMOTE_SERVICE))
+        remote = nonempty_str(get(AWS_REMOTE_SERVICE))
         if remote and remote.startswith(_AWS_PREFIX) and get(RPC_SYSTEM) == _AWS_API:
             remote = remote[len(_AWS_PREFIX):]
         name = _clean(remote)
     elif kind is SpanKind.SERVER:
         # A SERVER span nested under another (Lambda mode): it still is the local service.
-        name = _clean(_str(get(AWS_LOCAL_SERVICE)))
+        name = _clean(nonempty_str(get(AWS_LOCAL_SERVICE)))
     if name:
         return name
     name = _first_clean(get, _SERVICE_KEYS)
@@ -215,7 +215,8 @@ def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service:
             return name
     if kind is SpanKind.SERVER and server_service:
         return server_service
-    name = _clean(_str(get(RPC_SERVICE))) or _clean(_host_only(_str(get(HTTP_HOST))))
+    name = _clean(nonempty_str(get(RPC_SERVICE)))
+    name = name or _clean(_host_only(nonempty_str(get(HTTP_HOST))))
     if name:
         return name
     name = _first_clean(get, _PEER_KEYS)
@@ -223,12 +224,12 @@ def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service:
         return name
     if outgoing:
         # Old-convention HTTP clients (e.g. requests) record only the URL.
-        name = _clean(_url_host(_str(get(URL_FULL)) or _str(get(HTTP_URL))))
+        name = _clean(_url_host(nonempty_str(get(URL_FULL)) or nonempty_str(get(HTTP_URL))))
         if name:
             return name
     # A database call with neither a database name nor a host (SQLite, an embedded store):
     # name it after the system, so that every statement (SELECT, INSERT…) shares one node.
-    name = _clean(_str(get(DB_SYSTEM_NAME)) or _str(get(DB_SYSTEM)))
+    name = _clean(nonempty_str(get(DB_SYSTEM_NAME)) or nonempty_str(get(DB_SYSTEM)))
     if name:
         return name
     return _span_name(span_name)
@@ -259,12 +260,12 @@ def _clean(source: Optional[str]) -> str:
 
 def _database_name(attrs: Attributes) -> Optional[str]:
     """``<db.name or db.namespace>@<host>`` (host from the connection string or server keys)."""
-    database = _str(attrs.get(DB_NAME)) or _str(attrs.get(DB_NAMESPACE))
+    database = nonempty_str(attrs.get(DB_NAME)) or nonempty_str(attrs.get(DB_NAMESPACE))
     if not database:
         return None
-    host = _connection_host(_str(attrs.get(DB_CONNECTION_STRING)))
+    host = _connection_host(nonempty_str(attrs.get(DB_CONNECTION_STRING)))
     if not host:
-        host = _str(attrs.get(SERVER_ADDRESS)) or _str(attrs.get(NET_PEER_NAME))
+        host = nonempty_str(attrs.get(SERVER_ADDRESS)) or nonempty_str(attrs.get(NET_PEER_NAME))
     return f"{database}@{host}" if host else database
 
 
@@ -294,6 +295,3 @@ def _host_only(host: Optional[str]) -> Optional[str]:
         return host.partition(":")[0]
     return host
 
-
-def _str(value: object) -> Optional[str]:
-    return value if isinstance(value, str) and value else None
