@@ -78,15 +78,16 @@ class TranslateOptions:
     ) -> TranslateOptions:
         """Options from ``OTEL_EXPORTER_XRAY_*`` variables; keyword ``overrides`` win."""
         env = os.environ if environ is None else environ
+        lambda_mode = env_optional_bool(env, ENV_LAMBDA_MODE)
+        if lambda_mode is None:  # unset or invalid: detect it from the same environment
+            lambda_mode = bool(env.get(ENV_LAMBDA_FUNCTION_NAME))
         options = cls(
             indexed_attributes=env_list(env, ENV_INDEXED_ATTRIBUTES),
             index_all_attributes=env_bool(env, ENV_INDEX_ALL_ATTRIBUTES, False),
             annotation_dots=env_bool(env, ENV_ANNOTATION_DOTS, False),
             resource_metadata=env_bool(env, ENV_RESOURCE_METADATA, False),
             log_group_names=env_list(env, ENV_LOG_GROUP_NAMES),
-            lambda_mode=env_optional_bool(env, ENV_LAMBDA_MODE)
-            if ENV_LAMBDA_MODE in env
-            else bool(env.get(ENV_LAMBDA_FUNCTION_NAME)),
+            lambda_mode=lambda_mode,
             max_stack_frames=env_int(env, ENV_MAX_STACK_FRAMES, 50, minimum=1),
         )
         return replace(options, **overrides) if overrides else options  # type: ignore[arg-type]

@@ -51,3 +51,8 @@ def test_lambda_mode_sends_root_with_remote_parent_as_subsegment(recorder: SpanR
     doc = assert_valid_document(translate(span, TranslateOptions(lambda_mode=True)))
     assert doc["type"] == "subsegment"
     assert doc["parent_id"] == f"{REMOTE_SPAN_ID:016x}"
+
+
+def test_invalid_lambda_mode_falls_back_to_detection_in_the_given_environment() -> None:
+    environ = {"OTEL_EXPORTER_XRAY_LAMBDA_MODE": "maybe", "AWS_LAMBDA_FUNCTION_NAME": "fn"}
+    assert TranslateOptions.from_env(environ).lambda_mode is True
