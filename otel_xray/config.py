@@ -66,9 +66,7 @@ class TranslateOptions:
         object.__setattr__(self, "log_group_names", tuple(self.log_group_names))
         object.__setattr__(self, "indexed_set", frozenset(self.indexed_attributes))
         if self.lambda_mode is None:
-            object.__setattr__(
-                self, "lambda_mode", bool(os.environ.get(ENV_LAMBDA_FUNCTION_NAME))
-            )
+            object.__setattr__(self, "lambda_mode", on_lambda())
         if self.max_stack_frames < 1:
             raise ValueError(f"max_stack_frames must be at least 1, got {self.max_stack_frames}")
 
@@ -80,7 +78,7 @@ class TranslateOptions:
         env = os.environ if environ is None else environ
         lambda_mode = env_optional_bool(env, ENV_LAMBDA_MODE)
         if lambda_mode is None:  # unset or invalid: detect it from the same environment
-            lambda_mode = bool(env.get(ENV_LAMBDA_FUNCTION_NAME))
+            lambda_mode = on_lambda(env)
         options = cls(
             indexed_attributes=env_list(env, ENV_INDEXED_ATTRIBUTES),
             index_all_attributes=env_bool(env, ENV_INDEX_ALL_ATTRIBUTES, False),
@@ -91,6 +89,12 @@ class TranslateOptions:
             max_stack_frames=env_int(env, ENV_MAX_STACK_FRAMES, 50, minimum=1),
         )
         return replace(options, **overrides) if overrides else options  # type: ignore[arg-type]
+
+
+def on_lambda(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether this process runs on AWS Lambda (the runtime sets ``AWS_LAMBDA_FUNCTION_NAME``)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get(ENV_LAMBDA_FUNCTION_NAME))
 
 
 def env_list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:

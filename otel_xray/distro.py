@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util._importlib_metadata import entry_points
 
 from .bootstrap import _adopt, _ReplaceableProcessor, resource_attributes, xray_sampler
-from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions
+from .config import TranslateOptions, on_lambda
 from .emit.udp import UdpEmitter
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
@@ -45,10 +45,6 @@ ENTRY_POINT_NAME = "otel_xray"
 ENV_CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
 
 
-def _on_lambda() -> bool:
-    return bool(os.environ.get(ENV_LAMBDA_FUNCTION_NAME))
-
-
 class XRayDistro(BaseDistro):  # type: ignore[misc, unused-ignore]
     """Defaults for ``opentelemetry-instrument`` when ``OTEL_PYTHON_DISTRO=otel_xray``.
 
@@ -60,7 +56,7 @@ class XRayDistro(BaseDistro):  # type: ignore[misc, unused-ignore]
     """
 
     def _configure(self, **kwargs: Any) -> None:
-        xray = "otel_xray_lambda" if _on_lambda() else ENTRY_POINT_NAME
+        xray = "otel_xray_lambda" if on_lambda() else ENTRY_POINT_NAME
         os.environ.setdefault(ENV_CONFIGURATOR, ENTRY_POINT_NAME)
         os.environ.setdefault(OTEL_PROPAGATORS, f"tracecontext,baggage,{xray}")
         os.environ.setdefault(OTEL_PYTHON_ID_GENERATOR, ENTRY_POINT_NAME)
