@@ -1,0 +1,199 @@
+"""The translator's fast paths give the same documents as the plain ones.
+
+Translation reads an SDK span's fields directly (not through its copying properties),
+skips concerns whose keys are absent and remembers per-resource, per-trace, per-name and
+per-key results. Each test pins one of those shortcuts to the behaviour it replaces.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Dict, List
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.util.types import Attributes
+
+from otel_xray import TranslateOptions, to_xray_trace_id, translate
+from otel_xray.translate.attributes import EVENTS_DROPPED_KEY, EVENTS_KEY, LINKS_DROPPED_KEY
+from otel_xray.translate.names import clean_name
+from tests.support.helpers import (
+    REMOTE_SPAN_ID,
+    REMOTE_TRACE_ID,
+    SpanRecorder,
+    assert_valid_document,
+)
+
+OPTIONS = TranslateOptions(lambda_mode=False)
+TRACE_ID = 0x5759E988BD862E3FE1BE46A994272793
+
+
+def _context(span_id: int, trace_id: int = TRACE_ID, remote: bool = False) -> SpanContext:
+    return SpanContext(trace_id, span_id, remote, TraceFlags(TraceFlags.SAMPLED))
+
+
+class RedactingSpan(ReadableSpan):
+    """A span class that shows its attributes through its own property."""
+
+    @property
+    def attributes(self) -> Attributes:
+        return MappingProxyType({"redacted": True})
+
+
+def test_span_class_overriding_a_property_is_read_through_it() -> None:
+    span = RedactingSpan(
+        "work", context=_context(1), parent=_context(2), attributes={"secret": "s3cr3t"},
+        start_time=1_000_000_000, end_time=2_000_000_000,
+    )
+
+    doc = assert_valid_document(translate(span, OPTIONS))
+
+    assert doc["metadata"]["default"] == {"redacted": True}
+
+
+def test_hand_made_span_with_plain_attributes_events_and_links() -> None:
+    span = ReadableSpan(
+        "work", context=_context(1), parent=_context(2), attributes={"k": "v", "n": 3},
+        events=(Event("cache.miss", {"key": "a"}, timestamp=1_500_000_000),),
+        links=(Link(_context(3, trace_id=TRACE_ID + 1), {"why": "batch"}),),
+        start_time=1_000_000_000, end_time=2_000_000_000,
+    )
+
+    doc = assert_valid_document(translate(span, OPTIONS))
+
+    default = doc["metadata"]["default"]
+    assert (default["k"], default["n"]) == ("v", 3)
+    assert default[EVENTS_KEY] == [
+        {"name": "cache.miss", "time": 1.5, "attributes": {"key": "a"}}
+    ]
+    assert doc["links"] == [{
+        "trace_id": to_xray_trace_id(TRACE_ID + 1), "id": f"{3:016x}",
+        "attributes": {"why": "batch"},
+    }]
+
+
+def test_span_without_attributes() -> None:
+    span = ReadableSpan(
+        "work", context=_context(1), parent=_context(2), attributes=None,
+        start_time=1_000_000_000, end_time=2_000_000_000,
+    )
+
+    doc = assert_valid_document(translate(span, OPTIONS))
+
+    assert "metadata" not in doc
+
+
+def test_running_span_is_translated_with_its_current_attributes() -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
+    span = provider.get_tracer("t").start_span("work", attributes={"step": 1})
+
+    first = assert_valid_document(translate(span, OPTIONS))  # type: ignore[arg-type]
+    span.set_attribute("step", 2)
+    second = assert_valid_document(translate(span, OPTIONS))  # type: ignore[arg-type]
+    span.end()
+
+    assert first["in_progress"] is True
+    assert first["metadata"]["default"]["step"] == 1
+    assert second["metadata"]["default"]["step"] == 2
+
+
+def test_events_and_links_the_sdk_dropped_are_counted() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_events=2, max_links=1))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    links = [Link(_context(10 + i, remote=True)) for i in range(3)]
+    with provider.get_tracer("t").start_as_current_span("work", links=links) as span:
+        for i in range(5):
+            span.add_event(f"e{i}")
+
+    doc = assert_valid_document(translate(exporter.get_finished_spans()[0], OPTIONS))
+
+    default = doc["metadata"]["default"]
+    assert [event["name"] for event in default[EVENTS_KEY]] == ["e3", "e4"]
+    assert default[EVENTS_DROPPED_KEY] == 3
+    assert default[LINKS_DROPPED_KEY] == 2
+    assert len(doc["links"]) == 1
+
+
+def test_a_name_is_cleaned_the_same_way_every_time() -> None:
+    names = ["a\tb", "ok-name", " padded ", "x" * 300, "bad\ud800name", "!!!"]
+
+    first = [clean_name(name) for name in names]
+    # Enough other names to cycle the cache of cleaned names.
+    for i in range(5000):
+        clean_name(f"name-{i}\n")
+    again = [clean_name(name) for name in names]
+
+    assert first == again == ["a b", "ok-name", "padded", "x" * 200, "badname", ""]
+
+
+def test_annotation_keys_follow_each_spans_own_options(recorder: SpanRecorder) -> None:
+    span = recorder.span("s", attributes={"order.id": "o-1"})
+    dotted = TranslateOptions(indexed_attributes=("order.id",), annotation_dots=True,
+                              lambda_mode=False)
+    plain = TranslateOptions(indexed_attributes=("order.id",), lambda_mode=False)
+
+    docs = [assert_valid_document(translate(span, options))
+            for options in (dotted, plain, dotted)]
+
+    assert [doc["annotations"] for doc in docs] == [
+        {"order.id": "o-1"}, {"order_id": "o-1"}, {"order.id": "o-1"}
+    ]
+
+
+def test_whether_a_key_is_mapped_depends_on_the_span(recorder: SpanRecorder) -> None:
+    aws_call = recorder.span(
+        "DynamoDB.GetItem", kind=SpanKind.CLIENT, parent="local",
+        attributes={"rpc.system": "aws-api", "rpc.method": "GetItem"},
+    )
+    grpc_call = recorder.span(
+        "Get", kind=SpanKind.CLIENT, parent="local",
+        attributes={"rpc.system": "grpc", "rpc.method": "Get"},
+    )
+
+    docs = [assert_valid_document(translate(span, OPTIONS))
+            for span in (aws_call, grpc_call, aws_call)]
+
+    metadata = [doc.get("metadata", {}).get("default", {}) for doc in docs]
+    assert [values.get("rpc.method") for values in metadata] == [None, "Get", None]
+    assert docs[0]["aws"]["operation"] == docs[2]["aws"]["operation"] == "GetItem"
+
+
+def test_spans_of_many_traces_each_get_their_own_trace_id() -> None:
+    spans: List[ReadableSpan] = [
+        ReadableSpan(
+            "work", context=_context(1, trace_id=(i << 96) | 7),
+            start_time=1_000_000_000, end_time=2_000_000_000,
+        )
+        for i in range(1, 1500)
+    ]
+
+    docs = [translate(span, OPTIONS) for span in spans]
+
+    assert [doc["trace_id"] for doc in docs] == [
+        to_xray_trace_id((i << 96) | 7) for i in range(1, 1500)
+    ]
+
+
+def test_segments_of_many_resources_each_get_their_own_fields() -> None:
+    resources = [
+        Resource.create({"service.name": f"svc-{i}", "service.version": f"1.{i}"})
+        for i in range(100)
+    ]
+    spans = [
+        ReadableSpan(
+            "GET /", context=_context(1), parent=_context(REMOTE_SPAN_ID, REMOTE_TRACE_ID, True),
+            resource=resource, kind=SpanKind.SERVER,
+            start_time=1_000_000_000, end_time=2_000_000_000,
+        )
+        for resource in resources
+    ]
+
+    docs: List[Dict[str, Any]] = [translate(span, OPTIONS) for span in spans * 2]
+
+    assert [(doc["name"], doc["service"]["version"]) for doc in docs] == [
+        (f"svc-{i}", f"1.{i}") for i in range(100)
+    ] * 2
