@@ -36,7 +36,7 @@ _LAZY = {
     "XRaySpanExporter": "otel_xray.exporter",
     "XRaySpanProcessor": "otel_xray.processor",
     "annotate": "otel_xray.span_helpers",
-    "botocore_request_hook": "otel_xray.translate.aws",
+    "botocore_request_hook": "otel_xray.span_helpers",
     "configure": "otel_xray.bootstrap",
     "put_metadata": "otel_xray.span_helpers",
 }
@@ -77,8 +77,7 @@ if TYPE_CHECKING:
         parse_trace_header,
     )
     from .sampling import XRayParentBased
-    from .span_helpers import annotate, put_metadata
-    from .translate.aws import botocore_request_hook
+    from .span_helpers import annotate, botocore_request_hook, put_metadata
 
 
 def __getattr__(name: str) -> Any:

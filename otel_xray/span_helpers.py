@@ -1,4 +1,5 @@
-"""X-Ray annotations and metadata on OpenTelemetry spans, like the X-Ray SDK's recorder.
+"""Helpers that act on live OpenTelemetry spans: X-Ray annotations and metadata like the X-Ray
+SDK's recorder, and the botocore request hook that records S3 bucket and key.
 
 OpenTelemetry has only attributes. The translator turns the attributes these helpers set
 into X-Ray fields::
@@ -20,6 +21,7 @@ import logging
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 import orjson
+from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_S3_BUCKET, AWS_S3_KEY
 from opentelemetry.trace import Span
 
 from ._diag import RateLimitedLog
@@ -30,7 +32,7 @@ from .translate.attributes import (
     to_json_value,
 )
 
-__all__ = ["annotate", "put_metadata"]
+__all__ = ["annotate", "botocore_request_hook", "put_metadata"]
 
 _log = RateLimitedLog(logging.getLogger("otel_xray.span_helpers"))
 
@@ -122,3 +124,25 @@ def _current_object(text: Optional[Any]) -> Dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def botocore_request_hook(
+    span: Span, service_name: str, operation_name: str, api_params: Mapping[str, Any]
+) -> None:
+    """A ``request_hook`` for ``BotocoreInstrumentor().instrument(...)`` adding S3 keys.
+
+    The Python botocore instrumentation records nothing about S3 requests; this hook adds
+    ``aws.s3.bucket`` and ``aws.s3.key`` (as the Java agent does), which become
+    ``bucket_name`` and ``key`` in the X-Ray ``aws`` block. Never raises.
+    """
+    try:
+        if service_name != "s3" or not span.is_recording():
+            return
+        bucket = api_params.get("Bucket")
+        if isinstance(bucket, str) and bucket:
+            span.set_attribute(AWS_S3_BUCKET, bucket)
+        key = api_params.get("Key")
+        if isinstance(key, str) and key:
+            span.set_attribute(AWS_S3_KEY, key)
+    except Exception:  # a hook must never break the AWS call
+        return

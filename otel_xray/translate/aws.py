@@ -26,7 +26,6 @@ from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
     RPC_METHOD,
     RPC_SYSTEM,
 )
-from opentelemetry.trace import Span
 
 from ._attrs import Attributes, first_int
 
@@ -178,28 +177,6 @@ def aws_block(attrs: Attributes) -> Dict[str, Any]:
         if retries is not None and retries >= 0:
             block["retries"] = retries
     return block
-
-
-def botocore_request_hook(
-    span: Span, service_name: str, operation_name: str, api_params: Mapping[str, Any]
-) -> None:
-    """A ``request_hook`` for ``BotocoreInstrumentor().instrument(...)`` adding S3 keys.
-
-    The Python botocore instrumentation records nothing about S3 requests; this hook adds
-    ``aws.s3.bucket`` and ``aws.s3.key`` (as the Java agent does), which become
-    ``bucket_name`` and ``key`` in the X-Ray ``aws`` block. Never raises.
-    """
-    try:
-        if service_name != "s3" or not span.is_recording():
-            return
-        bucket = api_params.get("Bucket")
-        if isinstance(bucket, str) and bucket:
-            span.set_attribute(AWS_S3_BUCKET, bucket)
-        key = api_params.get("Key")
-        if isinstance(key, str) and key:
-            span.set_attribute(AWS_S3_KEY, key)
-    except Exception:  # a hook must never break the AWS call
-        return
 
 
 def _put(block: Dict[str, Any], field: str, value: Optional[str]) -> None:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from otel_xray import TranslateOptions, translate
+from otel_xray.span_helpers import botocore_request_hook
 from otel_xray.translate import aws
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
@@ -34,7 +35,7 @@ def botocore_spans(moto_server: str) -> Iterator[Dict[SpanKey, ReadableSpan]]:
     recorder = SpanRecorder()
     instrumentor = BotocoreInstrumentor()  # type: ignore[no-untyped-call]
     instrumentor.instrument(
-        tracer_provider=recorder.provider, request_hook=aws.botocore_request_hook
+        tracer_provider=recorder.provider, request_hook=botocore_request_hook
     )
     try:
         with recorder.tracer.start_as_current_span("handler"):
@@ -260,7 +261,7 @@ def test_botocore_request_hook(
     recorder: SpanRecorder, service: str, params: Dict[str, Any], expected: Dict[str, Any]
 ) -> None:
     span = recorder.tracer.start_span("call")
-    aws.botocore_request_hook(span, service, "PutObject", params)
+    botocore_request_hook(span, service, "PutObject", params)
     span.end()
     attrs = dict(recorder.spans()[-1].attributes or {})
     assert {k: v for k, v in attrs.items() if k.startswith("aws.s3.")} == expected
@@ -268,5 +269,5 @@ def test_botocore_request_hook(
 
 def test_botocore_request_hook_never_raises(recorder: SpanRecorder) -> None:
     span = recorder.tracer.start_span("call")
-    aws.botocore_request_hook(span, "s3", "PutObject", None)  # type: ignore[arg-type]
+    botocore_request_hook(span, "s3", "PutObject", None)  # type: ignore[arg-type]
     span.end()
