@@ -19,6 +19,9 @@ from tests.support.udp import udp_listener, udp_listener_v6
 
 __all__ = ["fresh_otel", "moto_server", "pipeline", "udp_listener", "udp_listener_v6"]
 
+# A time limit for every test (``@pytest.mark.timeout(seconds)`` to change it).
+pytest_plugins = ["tests.support.timeout"]
+
 _INTEGRATION = Path(__file__).resolve().parent / "integration"
 
 

@@ -119,8 +119,10 @@ class UdpEmitter:
 
     def close(self) -> None:
         """Close the socket. Idempotent; later sends are counted as ``closed``, not raised."""
+        # Flagged before taking the lock: a thread sending in a loop sees it at its next
+        # batch and stops taking the lock, so it cannot starve close().
+        self._closed = True
         with self._lock:
-            self._closed = True
             self._close_socket()
 
     def __repr__(self) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
 from typing import Any, Callable, List, Tuple
@@ -24,6 +23,7 @@ from otel_xray.emit.protocol import (
 )
 from otel_xray.emit.udp import UdpEmitter
 from tests.support.helpers import SpanRecorder, make_documents
+from tests.support.process import run_forked
 from tests.support.udp import UdpListener
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -368,28 +368,44 @@ def test_send_after_close_is_counted_not_raised(recorder: SpanRecorder) -> None:
     assert emitter.stats()["send_errors.closed"] == 2
 
 
-def test_close_from_another_thread_while_sending_does_not_raise(
-    udp_listener: UdpListener, recorder: SpanRecorder
-) -> None:
-    emitter = UdpEmitter(udp_listener.address)
-    documents = make_documents(recorder, 10)
-    failures: List[BaseException] = []
+# The sender below sends as fast as it can: bounded, so that a close() that never takes
+# effect fails the test instead of sending (and, to a listener, buffering) without end.
+_MAX_BATCHES = 100_000
 
-    def keep_sending() -> None:
+
+@pytest.mark.timeout(60)
+def test_close_from_another_thread_while_sending_does_not_raise(recorder: SpanRecorder) -> None:
+    # A bound socket nobody reads: the kernel drops what does not fit, nothing accumulates.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        emitter = UdpEmitter(f"127.0.0.1:{sink.getsockname()[1]}")
+        documents = make_documents(recorder, 10)
+        failures: List[BaseException] = []
+        sending = threading.Event()
+
+        def keep_sending() -> None:
+            try:
+                for _ in range(_MAX_BATCHES):
+                    emitter.send(documents)
+                    sending.set()
+                    if emitter.stats().get("send_errors.closed", 0):
+                        return
+            except BaseException as exc:  # pragma: no cover - the assertion reports it
+                failures.append(exc)
+
+        sender = threading.Thread(target=keep_sending, name="keep-sending", daemon=True)
+        sender.start()
         try:
-            while emitter.stats().get("send_errors.closed", 0) == 0:
-                emitter.send(documents)
-        except BaseException as exc:  # pragma: no cover - the assertion reports it
-            failures.append(exc)
-
-    sender = threading.Thread(target=keep_sending)
-    sender.start()
-    udp_listener.wait_for(1)
-    emitter.close()
-    sender.join(TIMEOUT)
+            assert sending.wait(TIMEOUT), "the sender never sent"
+            emitter.close()
+            sender.join(TIMEOUT)
+        finally:
+            emitter.close()  # stops the sender whatever failed above
     assert not sender.is_alive() and failures == []
+    assert emitter.stats()["send_errors.closed"] > 0, "close() did not stop the sender"
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_forked_child_sends_from_its_own_socket(
     udp_listener: UdpListener, recorder: SpanRecorder
@@ -398,9 +414,7 @@ def test_forked_child_sends_from_its_own_socket(
     emitter = UdpEmitter(udp_listener.address)
     emitter.send([parent_doc])
     udp_listener.wait_for(1)
-    pid = _fork_and_run(lambda: emitter.send([child_doc]) == 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert run_forked(lambda: emitter.send([child_doc]) == 1, TIMEOUT) == 0
     udp_listener.wait_for(2)
     emitter.send([parent_again])
     udp_listener.wait_for(3)
@@ -409,21 +423,6 @@ def test_forked_child_sends_from_its_own_socket(
     assert by_id[orjson.loads(child_doc)["id"]] != parent_source
     assert by_id[orjson.loads(parent_again)["id"]] == parent_source
     emitter.close()
-
-
-def _fork_and_run(child: Callable[[], bool]) -> int:
-    """Fork; the child runs ``child`` and exits 0 if it returned true (never returns)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            code = 0 if child() else 1
-        finally:
-            os._exit(code)
-    return pid
-
 
 
 def _ids(documents: List[bytes]) -> List[str]:

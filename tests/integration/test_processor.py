@@ -28,6 +28,7 @@ from otel_xray.processor import (
 from tests.support.helpers import REMOTE_SPAN_ID, remote_context
 from tests.support.packing import assert_each_span_once_under_its_parent, span_id
 from tests.support.pipeline import OPTIONS, Pipeline, valid_documents
+from tests.support.process import run_forked
 from tests.support.udp import UdpListener
 
 MakePipeline = Callable[..., Pipeline]
@@ -457,16 +458,11 @@ def test_forked_child_exports_with_its_own_worker(pipeline: MakePipeline) -> Non
     pipe.flush()
     pipe.documents(1)
 
-    pid = os.fork()
-    if pid == 0:  # the child: export through the inherited processor, then leave at once
-        code = 1
-        try:
-            pipe.tracer.start_span("from-the-child").end()
-            code = 0 if pipe.processor.force_flush(10_000) else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    def child() -> bool:  # export through the inherited processor
+        pipe.tracer.start_span("from-the-child").end()
+        return pipe.processor.force_flush(10_000)
+
+    assert run_forked(child, 30.0) == 0
 
     pipe.tracer.start_span("parent-after-fork").end()
     pipe.flush()

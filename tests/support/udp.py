@@ -30,6 +30,9 @@ RECEIVE_BUFFER_BYTES = 65_535
 # (Linux caps it at net.core.rmem_max).
 _SOCKET_BUFFER_BYTES = 8 * 1024 * 1024
 _POLL_SECONDS = 0.005
+#: Most datagram bytes one listener keeps. A test that sends without bound then fails
+#: (see ``overflowed``) instead of filling the machine's memory.
+MAX_KEPT_BYTES = 256 * 1024 * 1024
 
 
 class UdpListener:
@@ -53,6 +56,8 @@ class UdpListener:
         self._received: Deque[Tuple[bytes, Tuple[Any, ...]]] = collections.deque()
         self._parse_lock = threading.Lock()
         self._stop = threading.Event()
+        #: Datagrams received but not kept because ``MAX_KEPT_BYTES`` was reached.
+        self.overflowed = 0
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         with contextlib.suppress(OSError):
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER_BYTES)
@@ -113,7 +118,8 @@ class UdpListener:
         pytest.fail(
             f"expected at least {count} documents on {self.address} within {timeout} s; "
             f"got {len(self.documents)} documents from {len(self.datagrams)} datagrams, "
-            f"errors: {self.errors[:5]}, dropped by the kernel (buffer full): {self.dropped}"
+            f"errors: {self.errors[:5]}, dropped by the kernel (buffer full): {self.dropped}, "
+            f"not kept (over {MAX_KEPT_BYTES} bytes): {self.overflowed}"
         )
 
     def span_ids(self) -> List[str]:
@@ -131,17 +137,27 @@ class UdpListener:
     def _run(self) -> None:
         # Only copy datagrams out of the kernel here: anything slower loses bursts.
         sock, received = self._sock, self._received
+        kept = 0
         while not self._stop.is_set():
             try:
-                received.append(sock.recvfrom(RECEIVE_BUFFER_BYTES))
+                datagram = sock.recvfrom(RECEIVE_BUFFER_BYTES)
             except (BlockingIOError, InterruptedError):
                 select.select([sock], [], [], 0.05)
+                continue
             except OSError:
                 time.sleep(_POLL_SECONDS)
+                continue
+            kept += len(datagram[0])
+            if kept > MAX_KEPT_BYTES:
+                self.overflowed += 1
+            else:
+                received.append(datagram)
 
     def _parse_received(self) -> None:
         with self._parse_lock:
-            while self._received:
+            # Only what is queued now: the receiving thread may append faster than this
+            # parses, and draining "until empty" would then never return.
+            for _ in range(len(self._received)):
                 data, source = self._received.popleft()
                 self._datagrams.append(data)
                 self._sources.append(source)
@@ -201,6 +217,14 @@ def _ipv6_loopback_available() -> bool:
     return True
 
 
+def _fail_if_overflowed(listener: UdpListener) -> None:
+    if listener.overflowed:
+        pytest.fail(
+            f"the test sent more than {MAX_KEPT_BYTES} bytes to {listener.address} "
+            f"({listener.overflowed} datagrams not kept): it must send a bounded amount"
+        )
+
+
 @pytest.fixture
 def udp_listener() -> Iterator[UdpListener]:
     """A test daemon on ``127.0.0.1`` (free port); ``.address`` is ``"127.0.0.1:PORT"``."""
@@ -209,6 +233,7 @@ def udp_listener() -> Iterator[UdpListener]:
         yield listener
     finally:
         listener.close()
+    _fail_if_overflowed(listener)
 
 
 @pytest.fixture
@@ -221,3 +246,4 @@ def udp_listener_v6() -> Iterator[UdpListener]:
         yield listener
     finally:
         listener.close()
+    _fail_if_overflowed(listener)
