@@ -43,6 +43,7 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
+from ._false_alarms import quiet_lambda_without_metrics
 from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions
 from .emit import Emitter
 from .emit.address import ENV_DAEMON_ADDRESS
@@ -108,6 +109,7 @@ def configure(
     processor = XRaySpanProcessor(emitter or _udp_emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
+    quiet_lambda_without_metrics()
     return provider
 
 

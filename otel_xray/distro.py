@@ -30,6 +30,7 @@ from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util._importlib_metadata import entry_points
 
+from ._false_alarms import quiet_configurator_choice
 from .bootstrap import _adopt, _ReplaceableProcessor, resource_attributes, xray_sampler
 from .config import TranslateOptions, on_lambda
 from .emit.udp import UdpEmitter
@@ -58,6 +59,8 @@ class XRayDistro(BaseDistro):  # type: ignore[misc, unused-ignore]
     def _configure(self, **kwargs: Any) -> None:
         xray = "otel_xray_lambda" if on_lambda() else ENTRY_POINT_NAME
         os.environ.setdefault(ENV_CONFIGURATOR, ENTRY_POINT_NAME)
+        # With opentelemetry-distro installed too, skipping its configurator is no problem.
+        quiet_configurator_choice(os.environ[ENV_CONFIGURATOR])
         os.environ.setdefault(OTEL_PROPAGATORS, f"tracecontext,baggage,{xray}")
         os.environ.setdefault(OTEL_PYTHON_ID_GENERATOR, ENTRY_POINT_NAME)
         os.environ.setdefault(OTEL_TRACES_EXPORTER, ENTRY_POINT_NAME)

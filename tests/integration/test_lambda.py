@@ -9,6 +9,7 @@ each time with the ``_X_AMZN_TRACE_ID`` the runtime would set.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
@@ -142,3 +143,17 @@ def test_an_api_gateway_header_of_the_same_trace_yields_to_lambdas_segment(
     (document,) = udp_listener.wait_for(1)
     assert document["type"] == "subsegment"
     assert (document["trace_id"], document["parent_id"]) == (root, parent)
+
+
+def test_invocations_log_nothing_at_warning_or_above(
+    on_lambda: Tuple[Any, UdpEmitter], udp_listener: UdpListener,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """configure() sets up no metrics SDK: the instrumentation's flush of the API's no-op
+    meter provider has nothing to lose, and says nothing."""
+    module, _ = on_lambda
+    caplog.set_level(logging.WARNING)  # on the root logger: records of every logger
+    for index in (0, 1):
+        invoke(module, monkeypatch, index)
+    udp_listener.wait_for(2)
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == []

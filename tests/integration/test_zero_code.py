@@ -8,6 +8,7 @@ documents arrive at a test UDP listener named by ``AWS_XRAY_DAEMON_ADDRESS``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from opentelemetry.util._importlib_metadata import entry_points
 
 from tests.support.helpers import assert_valid_document, walk
 from tests.support.udp import UdpListener
@@ -105,3 +107,19 @@ def test_distro_on_lambda_defaults_to_the_lambda_propagator(udp_listener: UdpLis
     documents = udp_listener.wait_for(1)
     # With no header in the request, the invocation's environment header is the parent.
     assert any(doc.get("parent_id") == PARENT and doc["trace_id"] == ROOT for doc in documents)
+
+
+# werkzeug's request lines (INFO, through its own handler): the app's normal output.
+_ACCESS_LOG = re.compile(r'^\S+ - - \[[^]]*\] "')
+
+
+def test_readme_setup_logs_nothing_at_warning_or_above(udp_listener: UdpListener) -> None:
+    """The README's install line brings opentelemetry-distro, so its configurator is
+    installed beside ours; choosing ours is no reason for a warning."""
+    configurators = {ep.name for ep in entry_points(group="opentelemetry_configurator")}
+    assert {"configurator", "otel_xray"} <= configurators
+    stderr = run_app(udp_listener, SETUPS["distro"], f"Root={ROOT};Parent={PARENT};Sampled=1")
+    assert len(segments(udp_listener.wait_for(2), ROOT)) == 2
+    # Nothing in the app configures logging: Python's last-resort handler prints every
+    # record at WARNING or above, from any logger, as a line on stderr.
+    assert [line for line in stderr.splitlines() if not _ACCESS_LOG.match(line)] == []
