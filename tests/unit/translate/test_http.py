@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_xray import TranslateOptions, translate
 from otel_xray.translate.http import MAPPED_KEYS, status_code, strip_userinfo
-from tests.support.helpers import SpanRecorder, assert_valid_document
+from tests.support.helpers import SpanRecorder, assert_valid_document, installed_version
 
 OPTIONS = TranslateOptions(lambda_mode=False)
 SERVER = SpanKind.SERVER
@@ -312,6 +312,11 @@ def requests_instrumented(recorder: SpanRecorder, http_semconv: str) -> Iterator
         instrumentor.uninstrument()
 
 
+@pytest.mark.skipif(
+    installed_version("opentelemetry-instrumentation-requests") < (0, 60),
+    reason="opentelemetry-instrumentation-requests records the User-Agent from 0.60b0 on "
+    "(an older one is installed, as in the minimum-versions CI run)",
+)
 @pytest.mark.parametrize(("path", "status"), [("/ok?q=1", 200), ("/missing", 404)])
 def test_real_requests_client_span(
     requests_instrumented: SpanRecorder, http_server: str, path: str, status: int
