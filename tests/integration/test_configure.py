@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
+import otel_xray
 from otel_xray.bootstrap import configure
 from otel_xray.emit.udp import UdpEmitter
 from otel_xray.exporter import XRaySpanExporter
@@ -301,3 +302,28 @@ def test_configure_continues_a_load_balancers_trace_as_a_new_segment(
     (document,) = udp_listener.wait_for(1)
     assert document["trace_id"] == ROOT
     assert "parent_id" not in document
+
+
+def test_configure_twice_with_the_same_emitter_keeps_exporting(udp_listener: UdpListener) -> None:
+    emitter = UdpEmitter(udp_listener.address)
+    configure("svc", emitter=emitter)
+    configure("svc", emitter=emitter)
+    span = send_span()
+    flush()
+    (document,) = udp_listener.wait_for(1)
+    assert document["id"] == f"{span.get_span_context().span_id:016x}"
+    assert emitter.stats().get("send_errors.closed", 0) == 0
+
+
+def test_stats_are_the_installed_processors_counters(udp_listener: UdpListener) -> None:
+    configure("svc", daemon_address=udp_listener.address)
+    send_span()
+    flush()
+    udp_listener.wait_for(1)
+    counters = otel_xray.stats()
+    assert counters["spans_received"] == 1 and counters["spans_sent"] == 1
+    assert counters["emitter.documents_sent"] == 1
+
+
+def test_stats_are_empty_before_configure() -> None:
+    assert otel_xray.stats() == {}
