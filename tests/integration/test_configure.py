@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import Any, Dict, List
 
@@ -327,3 +329,44 @@ def test_stats_are_the_installed_processors_counters(udp_listener: UdpListener) 
 
 def test_stats_are_empty_before_configure() -> None:
     assert otel_xray.stats() == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+def test_configure_in_a_forked_child_while_a_parent_thread_holds_its_lock(
+    udp_listener: UdpListener,
+) -> None:
+    import otel_xray.bootstrap as bootstrap
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with bootstrap._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: configure must not wait for the parent's thread
+            status = 1
+            try:
+                configure("child", daemon_address=udp_listener.address)
+                status = 0
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("configure() in the forked child hung on the parent's lock")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        holder.join()
