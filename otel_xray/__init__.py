@@ -30,6 +30,8 @@ _LAZY = {
     "UdpEmitter": "otel_xray.emit.udp",
     "XRayLambdaPropagator": "otel_xray.propagation",
     "XRayParentBased": "otel_xray.sampling",
+    "XRayRemoteSampler": "otel_xray.sampling",
+    "TcpEmitter": "otel_xray.emit.tcp",
     "XRayPropagator": "otel_xray.propagation",
     "format_trace_header": "otel_xray.propagation",
     "parse_trace_header": "otel_xray.propagation",
@@ -44,12 +46,14 @@ _LAZY = {
 __all__ = [
     "ApiEmitter",
     "Emitter",
+    "TcpEmitter",
     "TranslateOptions",
     "UdpEmitter",
     "XRayIdGenerator",
     "XRayLambdaPropagator",
     "XRayParentBased",
     "XRayPropagator",
+    "XRayRemoteSampler",
     "XRaySpanExporter",
     "XRaySpanProcessor",
     "annotate",
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
     from .bootstrap import configure
     from .emit import Emitter
     from .emit.api import ApiEmitter
+    from .emit.tcp import TcpEmitter
     from .emit.udp import UdpEmitter
     from .exporter import XRaySpanExporter
     from .processor import XRaySpanProcessor
@@ -76,7 +81,7 @@ if TYPE_CHECKING:
         format_trace_header,
         parse_trace_header,
     )
-    from .sampling import XRayParentBased
+    from .sampling import XRayParentBased, XRayRemoteSampler
     from .span_helpers import annotate, botocore_request_hook, put_metadata
 
 

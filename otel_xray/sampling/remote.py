@@ -186,7 +186,7 @@ class RulesSampler(Sampler):
                 problems.append(f"rule {state.name!r}: ReservoirQuotaTTL {ttl!r} ignored")
                 ttl = None
             state.apply_target(rate, quota, None if ttl is None else float(ttl))
-            if _is_int(every) and every > 0:
+            if isinstance(every, int) and not isinstance(every, bool) and every > 0:
                 interval = float(every) if interval is None else min(interval, float(every))
         for item in answer.get("UnprocessedStatistics") or ():
             if isinstance(item, Mapping):
@@ -236,6 +236,7 @@ class Poller:
         self.rules_interval = rules_interval
         self.targets_interval = DEFAULT_TARGETS_INTERVAL_SECONDS
         self._random = random.Random()
+        self._thread: Optional[threading.Thread] = None
         self._reset_process_state()
         _POLLERS.add(self)
 
@@ -316,10 +317,9 @@ class Poller:
         with self._lock:
             if self._thread is not None or self._stop.is_set():
                 return
-            self._thread = threading.Thread(
-                target=self._run, name="otel-xray-sampling", daemon=True
-            )
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name="otel-xray-sampling", daemon=True)
+            self._thread = thread
+            thread.start()
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Stop the polling thread. Idempotent."""
@@ -353,7 +353,7 @@ class Poller:
         self.client_id = os.urandom(12).hex()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread = None
         self._counters = Counters()
         self._diag = RateLimitedLog(_log)
 

@@ -93,11 +93,11 @@ class SamplingRule:
         rate = rule.get("FixedRate")
         size = rule.get("ReservoirSize")
         priority = rule.get("Priority", 10000 if name == DEFAULT_RULE_NAME else None)
-        if not _is_number(rate) or not 0 <= rate <= 1:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ValueError(f"rule {name!r}: FixedRate {rate!r} is not a number from 0 to 1")
-        if not _is_int(size) or size < 0:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"rule {name!r}: ReservoirSize {size!r} is not a whole number >= 0")
-        if not _is_int(priority):
+        if isinstance(priority, bool) or not isinstance(priority, int):
             raise ValueError(f"rule {name!r}: Priority {priority!r} is not a whole number")
         texts = {}
         for key in ("ServiceName", "ServiceType", "Host", "HTTPMethod", "URLPath", "ResourceARN"):
@@ -139,14 +139,6 @@ def parse_rule_records(records: Sequence[Any]) -> Tuple[List[SamplingRule], List
         except ValueError as exc:
             problems.append(str(exc))
     return rules, problems
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
