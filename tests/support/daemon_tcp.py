@@ -39,7 +39,8 @@ def rule(
     """One ``SamplingRuleRecord`` as X-Ray returns it."""
     return {
         "SamplingRule": {
-            "RuleName": name, "RuleARN": f"arn:aws:xray:us-east-1:123456789012:sampling-rule/{name}",
+            "RuleName": name,
+            "RuleARN": f"arn:aws:xray:us-east-1:123456789012:sampling-rule/{name}",
             "ResourceARN": resource_arn, "Priority": priority, "FixedRate": fixed_rate,
             "ReservoirSize": reservoir_size, "ServiceName": service_name,
             "ServiceType": service_type, "Host": host, "HTTPMethod": http_method,

@@ -61,8 +61,12 @@ def first_match(
     return None
 
 
-NEW_HTTP = {"http.request.method": "POST", "url.path": "/api/orders", "server.address": "shop.example.com"}
-OLD_HTTP = {"http.method": "POST", "http.target": "/api/orders?id=7", "http.host": "shop.example.com"}
+NEW_HTTP = {
+    "http.request.method": "POST", "url.path": "/api/orders", "server.address": "shop.example.com"
+}
+OLD_HTTP = {
+    "http.method": "POST", "http.target": "/api/orders?id=7", "http.host": "shop.example.com"
+}
 
 
 @pytest.mark.parametrize("attributes", [NEW_HTTP, OLD_HTTP], ids=["semconv-new", "semconv-old"])
