@@ -303,11 +303,14 @@ class Poller:
             "the rules fetched before keep applying" if self.sampler.fetched_at is not None
             else "the local default (1 span a second, then 5%) applies until rules arrive"
         )
+        hint = (
+            "Check that the X-Ray daemon (or the CloudWatch agent) runs and that its TCP "
+            "address is right (AWS_XRAY_DAEMON_ADDRESS)." if isinstance(exc, OSError)
+            else "The answer is not what X-Ray sends: is something else listening there?"
+        )
         self._diag.warning(
-            f"{what}.{reason}",
-            "cannot get sampling %s from %r: %s; %s. Check that the X-Ray daemon (or the "
-            "CloudWatch agent) runs and that its TCP address is right (AWS_XRAY_DAEMON_ADDRESS).",
-            what, self.client, exc, fallback,
+            f"{what}.{reason}", "cannot get sampling %s from %r: %s; %s. %s",
+            what, self.client, exc, fallback, hint,
         )
 
     # -- the thread ----------------------------------------------------------------------
