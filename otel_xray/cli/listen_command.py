@@ -154,12 +154,14 @@ def run_listen(args: argparse.Namespace) -> int:
             return 2
         if tcp is not None:
             stack.callback(tcp.close)
-            printer.say(f"otel-xray listen: sampling rules and /TraceSegments on tcp {tcp.address}")
         stop = threading.Event()
         with _stop_on_signals(stop):
             printer.say(
                 f"otel-xray listen: listening on udp {listener.address} (Ctrl-C to stop)"
             )
+            if tcp is not None:
+                printer.say(f"otel-xray listen: sampling rules and /TraceSegments on tcp "
+                            f"{tcp.address}")
             try:
                 listener.serve(stop)
             except KeyboardInterrupt:

@@ -7,6 +7,7 @@ fork, and never to hold up a decision.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from otel_xray.sampling import XRayRemoteSampler
 from otel_xray.sampling.client import ApiClient, DaemonClient
@@ -463,3 +465,186 @@ def test_statistics_have_the_native_sdks_shape(daemon_tcp: FakeDaemonTcp) -> Non
         }
 
     assert shape(ours) == shape(theirs)
+
+
+# -- the defaults: configure(), the entry point, the distro ---------------------------------
+
+
+@pytest.fixture
+def daemon_env(
+    fresh_otel: None, daemon_tcp: FakeDaemonTcp, udp_listener: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> FakeDaemonTcp:
+    """AWS_XRAY_DAEMON_ADDRESS: TCP to the fake daemon, UDP to the test listener."""
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS",
+                       f"tcp:{daemon_tcp.address} udp:{udp_listener.address}")
+    return daemon_tcp
+
+
+def installed_sampler() -> Any:
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    return provider.sampler
+
+
+def test_configure_applies_the_consoles_rules_by_default(
+    daemon_env: FakeDaemonTcp, udp_listener: Any
+) -> None:
+    from otel_xray import configure
+    from tests.support.helpers import assert_valid_document
+
+    daemon_env.rules = [rule("api", url_path="/api/*", fixed_rate=1.0), default_rule(0.0, 0)]
+    configure("checkout")
+    sampler = installed_sampler()
+    assert isinstance(sampler, XRayRemoteSampler)
+    wait_until(lambda: sampler.rules.fetched_at is not None)
+    tracer = trace.get_tracer("test")
+    for path in ("/api/orders", "/health"):
+        tracer.start_span(f"GET {path}", kind=SpanKind.SERVER, attributes={
+            "http.request.method": "GET", "url.path": path}).end()
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    (document,) = udp_listener.wait_for(1)
+    assert_valid_document(document)
+    assert document["name"] == "checkout"
+    assert document["aws"]["xray"]["sampling_rule_name"] == "api"
+    sampler.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "description"),
+    [
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+         "XRayParentBased{root:ParentBased{root:AlwaysOnSampler,"),
+        ({"AWS_LAMBDA_FUNCTION_NAME": "fn"}, "XRayParentBased{root:AlwaysOnSampler}"),
+    ],
+)
+def test_the_environment_or_lambda_overrides_the_default(
+    daemon_env: FakeDaemonTcp, monkeypatch: pytest.MonkeyPatch, env: Dict[str, str],
+    description: str,
+) -> None:
+    from otel_xray import configure
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    configure("svc")
+    assert installed_sampler().get_description().startswith(description)
+    assert daemon_env.bodies("/GetSamplingRules") == []
+
+
+def test_a_sampler_given_to_configure_overrides_the_default(daemon_env: FakeDaemonTcp) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from otel_xray import configure
+
+    configure("svc", sampler=ALWAYS_OFF)
+    assert not isinstance(installed_sampler(), XRayRemoteSampler)
+
+
+def test_otel_traces_sampler_names_the_remote_sampler_with_adots_arguments(
+    fresh_otel: None, daemon_tcp: FakeDaemonTcp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk._configuration import _import_sampler
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG",
+                       f"endpoint={daemon_tcp.endpoint},polling_interval=60")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    sampler = _import_sampler("otel_xray")
+    assert isinstance(sampler, XRayRemoteSampler)
+    try:
+        assert sampler.poller.rules_interval == 60.0
+        assert sampler.rules.facts.service_name == "from-env"
+        daemon_tcp.wait_for("/GetSamplingRules")
+    finally:
+        sampler.close()
+
+
+def test_the_distro_applies_the_consoles_rules_by_default(daemon_tcp: FakeDaemonTcp) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_"))}
+    env.update(OTEL_PYTHON_DISTRO="otel_xray", OTEL_PYTHON_CONFIGURATOR="otel_xray",
+               OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
+               OTEL_SERVICE_NAME="zero-code",
+               AWS_XRAY_DAEMON_ADDRESS=f"tcp:{daemon_tcp.address} udp:127.0.0.1:9")
+    code = ("from opentelemetry import trace; "
+            "print(trace.get_tracer_provider().sampler.get_description())")
+    result = subprocess.run([str(instrument), sys.executable, "-c", code], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("XRayRemoteSampler{DaemonClient("), result.stdout
+    assert daemon_tcp.address in result.stdout
+
+
+# -- otel-xray listen's sampling endpoint -------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        tcp.bind(("127.0.0.1", 0))
+        port = int(tcp.getsockname()[1])
+        udp.bind(("127.0.0.1", port))  # free for both
+        return port
+
+
+@pytest.fixture
+def run_listen() -> Iterator[Any]:
+    import subprocess
+    import sys
+
+    processes: List[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> Tuple[subprocess.Popen[str], int]:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "otel_xray", "listen", "--address", f"127.0.0.1:{port}",
+             *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        processes.append(process)
+        return process, port
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_listen_answers_with_a_sample_everything_rule(run_listen: Any) -> None:
+    process, port = run_listen()
+    assert "listening on udp" in process.stdout.readline()
+    assert f"on tcp 127.0.0.1:{port}" in process.stdout.readline()
+    sampler = RulesSampler(RESOURCE, clock=Clock())
+    poller = Poller(sampler, DaemonClient(f"127.0.0.1:{port}"))
+    assert poller.poll_rules()
+    assert all(sampled(sampler, {"url.path": f"/{i}"}) for i in range(20))
+    assert poller.poll_targets()
+    assert poller.targets_interval == 10.0
+
+
+def test_listen_serves_the_rules_of_a_file(run_listen: Any, tmp_path: Any) -> None:
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text(json.dumps({"version": 2, "rules": [
+        {"description": "no health checks", "host": "*", "http_method": "*",
+         "url_path": "/health", "fixed_target": 0, "rate": 0.0}],
+        "default": {"fixed_target": 0, "rate": 1.0}}))
+    process, port = run_listen("--sampling-rules", str(rules_file))
+    assert "listening on udp" in process.stdout.readline()
+    sampler = RulesSampler(RESOURCE, clock=Clock())
+    assert Poller(sampler, DaemonClient(f"127.0.0.1:{port}")).poll_rules()
+    assert sampler.rule_names == ["local-1", "Default"]
+    assert not sampled(sampler, {"url.path": "/health"})
+    assert sampled(sampler, {"url.path": "/orders"})
+
+
+def test_listen_refuses_an_unusable_rules_file(run_listen: Any, tmp_path: Any) -> None:
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text('{"rules": []}')
+    process, _ = run_listen("--sampling-rules", str(rules_file))
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "get-sampling-rules" in err
