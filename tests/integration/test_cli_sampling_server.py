@@ -67,7 +67,7 @@ def test_a_native_local_rules_file_becomes_rules_in_its_order(
 )
 def test_an_unusable_rules_file_says_why(tmp_path: Path, content: Any, message: str) -> None:
     path = write(tmp_path, content)
-    with pytest.raises(ValueError, match="rules.json") as info:
+    with pytest.raises(ValueError, match=r"rules\.json") as info:
         load_rules_file(path)
     assert message in str(info.value)
 
@@ -103,7 +103,7 @@ def test_trace_segments_are_forwarded_as_daemon_datagrams() -> None:
         try:
             status, answer = forwarding.answer(
                 "/TraceSegments", {"TraceSegmentDocuments": ['{"name":"a"}']})
-            header, body = split_datagram(receiver.recv(65535))
+            _, body = split_datagram(receiver.recv(65535))
         finally:
             forwarding.close()
     assert (status, answer) == (200, {"UnprocessedTraceSegments": []})
