@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -33,7 +33,13 @@ from .client import (
 )
 from .parent_based import XRayParentBased
 from .reservoir import RuleState
-from .rules import MatchingRule, ResourceFacts, SpanRequest, order_rules, parse_rule_records
+from .rules import (
+    MatchingRule,
+    ResourceFacts,
+    order_rules,
+    parse_rule_records,
+    span_values,
+)
 
 _log = logging.getLogger("otel_xray.sampling")
 
@@ -48,6 +54,7 @@ _TARGETS_JITTER_SECONDS = 0.1
 
 Clock = Callable[[], float]
 _DROP = SamplingResult(Decision.DROP)
+_NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
 class RulesSampler(Sampler):
@@ -63,6 +70,7 @@ class RulesSampler(Sampler):
         self.facts = ResourceFacts.of(resource)
         self.clock = clock
         self._rules: Tuple[Tuple[MatchingRule, RuleState], ...] = ()
+        self._needs: FrozenSet[int] = frozenset()
         self._fetched_at: Optional[float] = None
         self._fallback = RuleState.local_default()
         self._update_lock = threading.Lock()
@@ -101,9 +109,10 @@ class RulesSampler(Sampler):
         fetched_at = self._fetched_at
         if fetched_at is None or now - fetched_at > RULES_TTL_SECONDS:
             return None
-        request = SpanRequest(attributes)
+        attrs: Mapping[str, Any] = attributes or _NO_ATTRIBUTES
+        values = span_values(attrs, self._needs)
         for matching, state in self._rules:
-            if matching.matches(request):
+            if matching.matches(values, attrs):
                 return state
         return None
 
@@ -141,6 +150,7 @@ class RulesSampler(Sampler):
                 if old is not None:
                     state.adopt(old)
                 loaded.append((matching, state))
+            self._needs = frozenset().union(*(matching.needs for matching, _ in loaded))
             self._rules = tuple(loaded)
             self._fetched_at = now
         return problems

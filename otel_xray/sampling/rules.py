@@ -19,11 +19,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, List, Mapping, Optional, Pattern, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    FrozenSet,
+    List,
+    Mapping,
+    Optional,
+    Pattern,
+    Sequence,
+    Tuple,
+)
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.util.types import Attributes
 
 from ..translate.resource import _origin as _segment_origin
 
@@ -36,6 +45,7 @@ _HOST_KEYS = ("server.address", "http.host", "net.host.name")
 _METHOD_KEYS = ("http.request.method", "http.method")
 _URL_KEYS = ("url.full", "http.url")
 _ARN_KEYS = ("aws.ecs.container.arn", "cloud.resource_id", "faas.id")
+_SPAN_ARN_KEYS = ("cloud.resource_id", "faas.id")
 
 #: ``None`` stands for ``*``: it matches every value, including a missing one.
 Matcher = Optional[Pattern[str]]
@@ -160,22 +170,34 @@ class ResourceFacts:
         return cls(name if isinstance(name, str) else "", origin or "", arn)
 
 
-class MatchingRule:
-    """A rule compiled for one process: the span-dependent matchers only."""
+#: The span values rules match, in the order of :func:`span_values`' tuple.
+HOST, METHOD, PATH, ARN = range(4)
+SpanValues = Tuple[str, str, str, str]
+_Check = Tuple[int, Callable[[str], Any]]
 
-    __slots__ = ("arn", "attributes", "host", "method", "path", "rule")
+
+class MatchingRule:
+    """A rule compiled for one process: only the checks that depend on the span."""
+
+    __slots__ = ("attributes", "checks", "is_default", "rule")
 
     def __init__(self, rule: SamplingRule, facts: ResourceFacts) -> None:
         self.rule = rule
-        self.host = compile_pattern(rule.host)
-        self.method = compile_pattern(rule.http_method)
-        self.path = compile_pattern(rule.url_path)
-        arn = compile_pattern(rule.resource_arn)
-        # Known from the resource: checked once by applies_to, not per span.
-        self.arn = arn if facts.resource_arn is None else None
-        self.attributes = tuple(
+        self.is_default = rule.is_default
+        patterns = [(HOST, rule.host), (METHOD, rule.http_method), (PATH, rule.url_path)]
+        if facts.resource_arn is None:  # else checked once by applies_to
+            patterns.append((ARN, rule.resource_arn))
+        self.checks: Tuple[_Check, ...] = tuple(
+            (index, _test(pattern)) for index, pattern in patterns if pattern != "*"
+        )
+        self.attributes: Tuple[Tuple[str, Matcher], ...] = tuple(
             (key, compile_pattern(pattern)) for key, pattern in rule.attributes.items()
         )
+
+    @property
+    def needs(self) -> FrozenSet[int]:
+        """The span values (:data:`HOST`, …) this rule reads."""
+        return frozenset(index for index, _ in self.checks)
 
     @staticmethod
     def applies_to(rule: SamplingRule, facts: ResourceFacts) -> bool:
@@ -191,21 +213,28 @@ class MatchingRule:
             )
         )
 
-    def matches(self, request: SpanRequest) -> bool:
-        if self.rule.is_default:
+    def matches(self, values: SpanValues, attributes: Mapping[str, Any]) -> bool:
+        """Whether a span with these :func:`span_values` and attributes matches."""
+        if self.is_default:
             return True
-        if not (
-            wildcard_match(self.path, request.path)
-            and wildcard_match(self.method, request.method)
-            and wildcard_match(self.host, request.host)
-            and wildcard_match(self.arn, request.arn)
-        ):
-            return False
+        for index, test in self.checks:
+            if not test(values[index]):
+                return False
         for key, matcher in self.attributes:
-            value = request.attribute(key)
+            value = _attribute_text(attributes.get(key))
             if value is None or not wildcard_match(matcher, value):
                 return False
         return True
+
+
+def _test(pattern: str) -> Callable[[str], Any]:
+    """A fast test for one pattern: case-insensitive equality, or the regex."""
+    if "*" in pattern or "?" in pattern:
+        matcher = compile_pattern(pattern)
+        assert matcher is not None
+        return matcher.fullmatch
+    folded = pattern.casefold()
+    return lambda text: text.casefold() == folded
 
 
 def order_rules(rules: Sequence[SamplingRule], facts: ResourceFacts) -> List[MatchingRule]:
@@ -217,49 +246,26 @@ def order_rules(rules: Sequence[SamplingRule], facts: ResourceFacts) -> List[Mat
     return [MatchingRule(rule, facts) for rule in ordered]
 
 
-class SpanRequest:
-    """The values of a starting span that rules match, read once when first needed."""
+_ALL = frozenset({HOST, METHOD, PATH, ARN})
 
-    __slots__ = ("_arn", "_attributes", "_host", "_method", "_path")
 
-    def __init__(self, attributes: Attributes) -> None:
-        self._attributes: Mapping[str, Any] = attributes or {}
-        self._host: Optional[str] = None
-        self._method: Optional[str] = None
-        self._path: Optional[str] = None
-        self._arn: Optional[str] = None
+def span_values(attributes: Mapping[str, Any], needs: FrozenSet[int] = _ALL) -> SpanValues:
+    """``(host, method, path, resource ARN)`` of a starting span; ``""`` when missing or not
+    in ``needs`` (what the rules read)."""
+    return (
+        _first_text(attributes, _HOST_KEYS) if HOST in needs else "",
+        _first_text(attributes, _METHOD_KEYS) if METHOD in needs else "",
+        url_path(attributes) if PATH in needs else "",
+        _first_text(attributes, _SPAN_ARN_KEYS) if ARN in needs else "",
+    )
 
-    @property
-    def host(self) -> str:
-        if self._host is None:
-            self._host = _first_text(self._attributes, _HOST_KEYS)
-        return self._host
 
-    @property
-    def method(self) -> str:
-        if self._method is None:
-            self._method = _first_text(self._attributes, _METHOD_KEYS)
-        return self._method
-
-    @property
-    def path(self) -> str:
-        if self._path is None:
-            self._path = url_path(self._attributes)
-        return self._path
-
-    @property
-    def arn(self) -> str:
-        if self._arn is None:
-            self._arn = _first_text(self._attributes, ("cloud.resource_id", "faas.id"))
-        return self._arn
-
-    def attribute(self, key: str) -> Optional[str]:
-        value = self._attributes.get(key)
-        if value is None or isinstance(value, (list, tuple)):
-            return None
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
+def _attribute_text(value: Any) -> Optional[str]:
+    if value is None or isinstance(value, (list, tuple)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def url_path(attributes: Mapping[str, Any]) -> str:
@@ -293,7 +299,7 @@ __all__ = [
     "MatchingRule",
     "ResourceFacts",
     "SamplingRule",
-    "SpanRequest",
+    "span_values",
     "compile_pattern",
     "order_rules",
     "parse_rule_records",

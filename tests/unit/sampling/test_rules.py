@@ -10,10 +10,10 @@ from opentelemetry.sdk.resources import Resource
 from otel_xray.sampling.rules import (
     ResourceFacts,
     SamplingRule,
-    SpanRequest,
     compile_pattern,
     order_rules,
     parse_rule_records,
+    span_values,
     wildcard_match,
 )
 from tests.support.daemon_tcp import default_rule, rule
@@ -54,9 +54,9 @@ def first_match(
 ) -> Optional[str]:
     rules, problems = parse_rule_records(records)
     assert problems == []
-    request = SpanRequest(attributes)
+    values = span_values(attributes or {})
     for matching in order_rules(rules, ResourceFacts.of(resource)):
-        if matching.matches(request):
+        if matching.matches(values, attributes or {}):
             return matching.rule.name
     return None
 
@@ -113,7 +113,7 @@ def test_a_rule_matches_when_every_criterion_matches(
 def test_the_url_path_is_read_from_either_semconv_generation(
     attributes: Optional[Dict[str, Any]], path: str
 ) -> None:
-    assert SpanRequest(attributes).path == path
+    assert span_values(attributes or {})[2] == path
 
 
 @pytest.mark.parametrize(
