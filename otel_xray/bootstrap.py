@@ -52,7 +52,7 @@ from .processor import XRaySpanProcessor
 from .propagation import XRayLambdaPropagator, XRayPropagator
 from .sampling import XRayParentBased, XRayRemoteSampler
 
-__all__ = ["configure"]
+__all__ = ["configure", "stats"]
 
 _log = logging.getLogger("otel_xray.bootstrap")
 
@@ -69,6 +69,17 @@ _lock = threading.Lock()
 _installed: Optional[_Installation] = None
 
 
+def _new_lock_in_child() -> None:
+    # A thread of the parent may have held the lock at fork(): the child's would stay
+    # locked for ever, and configure() in the child would hang.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def configure(
     service_name: Optional[str] = None,
     *,
@@ -77,6 +88,7 @@ def configure(
     sampler: Optional[Sampler] = None,
     resource_attributes: Optional[Mapping[str, AttributeValue]] = None,
     emitter: Optional[Emitter] = None,
+    flush_on_exit_signals: bool = False,
 ) -> TracerProvider:
     """Send this process's traces to AWS X-Ray; return the global ``TracerProvider``.
 
@@ -95,6 +107,11 @@ def configure(
         resource_attributes: extra resource attributes (they win over the detected ones).
         emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``. Default:
             ``OTEL_EXPORTER_XRAY_TRANSPORT`` (``udp``, ``tcp`` or ``api``), else UDP.
+        flush_on_exit_signals: on ``SIGTERM`` (and ``SIGHUP``), send what is finished
+            before the process ends: flush (at most 5 s), then run the handler the
+            application had installed, or the signal's default action. Off by default:
+            without it a signal that kills the process loses the traces of its last
+            moments (see docs/guarantees.md). Needs the main thread.
 
     The provider gets X-Ray trace ids and AWS platform attributes detected from the
     environment (Lambda, ECS; no network calls). The global propagator becomes
@@ -111,7 +128,30 @@ def configure(
     processor = XRaySpanProcessor(emitter or transport_emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
+    if flush_on_exit_signals:
+        from .exit_signals import flush_on_signals
+
+        flush_on_signals(provider)
     return provider
+
+
+def stats() -> Dict[str, int]:
+    """The counters of the X-Ray processor that :func:`configure` (or the ``otel_xray``
+    distro) installed -- spans received, sent, dropped by reason, the emitter's... (see
+    :meth:`XRaySpanProcessor.stats <otel_xray.processor.XRaySpanProcessor.stats>`); an
+    empty mapping when nothing is installed."""
+    installed = _installed
+    if installed is None:
+        return {}
+    processor = installed.processor.processor
+    collect = getattr(processor, "stats", None)
+    if collect is None:
+        return {}
+    try:
+        return dict(collect())
+    except Exception:
+        _log.debug("stats() of %r failed", processor, exc_info=True)
+        return {}
 
 
 def default_propagator(on_lambda: bool) -> TextMapPropagator:
@@ -246,7 +286,15 @@ class _ReplaceableProcessor(SpanProcessor):
 
     def replace(self, processor: SpanProcessor) -> None:
         old, self._processor = self._processor, processor
-        old.shutdown()  # flushes what the old one holds
+        # Flush what the old one holds; an emitter the new one reuses must stay open.
+        if (
+            isinstance(old, XRaySpanProcessor)
+            and isinstance(processor, XRaySpanProcessor)
+            and old.emitter is processor.emitter
+        ):
+            old.stop(close_emitter=False)
+        else:
+            old.shutdown()
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._processor.on_start(span, parent_context=parent_context)

@@ -14,20 +14,15 @@ import http.client
 import json
 import logging
 import socket
-import threading
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from opentelemetry import context as otel_context
 
-from .._diag import Counters, RateLimitedLog
 from .address import DaemonAddress, daemon_address
-from .api import MAX_BATCH_SIZE
-from .protocol import DEFAULT_MAX_DOCUMENT_BYTES
+from .api import BatchEmitter, SendFailure
 
 _log = logging.getLogger("otel_xray.emit.tcp")
 
-#: The X-Ray API refuses documents over 64 kB.
-_API_MAX_DOCUMENT_BYTES = 64 * 1024
 #: Telemetry must not hold its thread for long.
 DEFAULT_TIMEOUT_SECONDS = 2.0
 
@@ -91,7 +86,7 @@ def post_json(
     return json.loads(data.decode("utf-8")) if data.strip() else {}
 
 
-class TcpEmitter:
+class TcpEmitter(BatchEmitter):
     """Sends documents in batches of up to 50 to the daemon's TCP proxy (``/TraceSegments``).
 
     ``address`` uses the daemon syntax (``host:port`` or ``tcp:host:port udp:host:port``);
@@ -100,6 +95,11 @@ class TcpEmitter:
     errors, error answers and rejected documents are counted in :meth:`stats` and logged
     (rate-limited). A call waits at most ``timeout`` seconds for the daemon.
 
+    :meth:`stats` has :class:`~otel_xray.ApiEmitter`'s counters; the reasons in
+    ``send_errors.<reason>`` are an errno name such as ``ECONNREFUSED``, ``timeout``,
+    ``http_<status>``, the X-Ray error type the daemon passed on (``ThrottledException``…),
+    ``bad_response``, ``unprocessed`` or ``closed``.
+
     Each call opens its own connection, so the emitter works unchanged after ``os.fork()``.
     """
 
@@ -107,120 +107,39 @@ class TcpEmitter:
         self, address: Optional[str] = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
     ) -> None:
         self.daemon: DaemonAddress = daemon_address(address)
-        self.max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
         self.timeout = timeout
-        self._counters = Counters()
-        self._diag = RateLimitedLog(_log)
-        self._closed = False
-        self._lock = threading.Lock()
+        super().__init__(_log)
 
     @property
     def address(self) -> str:
         """The daemon's TCP address, ``host:port``."""
         return self.daemon.tcp
 
-    def send(self, documents: Sequence[bytes]) -> int:
-        """Send documents in batches of up to 50; return how many X-Ray accepted.
-
-        Never raises.
-        """
-        if self._closed:
-            self._fail(len(documents), "closed", "send to %s after close()", self.address)
-            return 0
-        accepted = 0
-        batch: List[str] = []
-        batch_bytes = 0
-        for document in documents:
-            if len(document) > _API_MAX_DOCUMENT_BYTES:
-                self._oversize(len(document))
-                continue
-            batch.append(document.decode("utf-8", "replace"))
-            batch_bytes += len(document)
-            if len(batch) == MAX_BATCH_SIZE:
-                accepted += self._post(batch, batch_bytes)
-                batch, batch_bytes = [], 0
-        if batch:
-            accepted += self._post(batch, batch_bytes)
-        return accepted
-
-    def stats(self) -> Dict[str, int]:
-        """Counters.
-
-        ``documents_sent`` (accepted by X-Ray) and ``bytes_sent`` (document bytes of the
-        calls); ``send_errors``: documents lost, also counted as ``send_errors.<reason>``
-        (an errno name such as ``ECONNREFUSED``, ``timeout``, ``http_<status>``, the X-Ray
-        error type the daemon passed on such as ``ThrottledException``, ``bad_response``,
-        ``unprocessed``, ``closed``); ``unprocessed.<ErrorCode>`` for documents X-Ray
-        rejected; ``oversize_dropped``: documents over 64 kB (a packer bug); ``api_calls``.
-        """
-        counts = {"documents_sent": 0, "bytes_sent": 0, "send_errors": 0, "oversize_dropped": 0}
-        counts.update(self._counters.snapshot())
-        return counts
-
     def close(self) -> None:
         """Later sends are counted as ``closed``. Idempotent; there is nothing to release."""
-        with self._lock:
+        with self._close_lock:
             self._closed = True
 
     def __repr__(self) -> str:
         return f"TcpEmitter({self.address!r})"
 
-    def _post(self, batch: List[str], batch_bytes: int) -> int:
-        self._counters.add("api_calls")
+    def _call(self, texts: List[str]) -> Any:
+        daemon = self.daemon
         try:
-            answer = post_json(
-                self.daemon.tcp_host, self.daemon.tcp_port, "/TraceSegments",
-                {"TraceSegmentDocuments": batch}, self.timeout,
-            )
+            return post_json(daemon.tcp_host, daemon.tcp_port, "/TraceSegments",
+                             {"TraceSegmentDocuments": texts}, self.timeout)
         except HttpError as exc:
-            reason = exc.error_type or f"http_{exc.status}"
-            self._fail(len(batch), reason, "the daemon at %s answered %s", self.address, exc)
-            return 0
+            raise SendFailure(exc.error_type or f"http_{exc.status}",
+                              f"the daemon at {self.address} answered {exc}") from None
         except ValueError as exc:
-            self._fail(len(batch), "bad_response", "the daemon at %s answered no JSON: %s",
-                       self.address, exc)
-            return 0
+            raise SendFailure("bad_response",
+                              f"the daemon at {self.address} answered no JSON: {exc}") from None
         except (OSError, http.client.HTTPException) as exc:
-            reason = _connection_reason(exc)
-            self._fail(len(batch), reason, "cannot send to the daemon's TCP proxy at %s (%s); "
-                       "is the daemon running, and is its TCP address right?", self.address, exc)
-            return 0
-        except Exception as exc:  # a bug here must not reach the application
-            self._fail(len(batch), "internal", "sending to %s failed: %r", self.address, exc)
-            return 0
-        unprocessed = answer.get("UnprocessedTraceSegments") if isinstance(answer, dict) else None
-        rejected = unprocessed if isinstance(unprocessed, list) else []
-        if rejected:
-            self._unprocessed(rejected)
-        accepted = max(len(batch) - len(rejected), 0)
-        self._counters.add("documents_sent", accepted)
-        self._counters.add("bytes_sent", batch_bytes)
-        return accepted
-
-    def _unprocessed(self, rejected: List[Any]) -> None:
-        self._counters.add("send_errors", len(rejected))
-        self._counters.add("send_errors.unprocessed", len(rejected))
-        codes = [item.get("ErrorCode") if isinstance(item, dict) else None for item in rejected]
-        for code in codes:
-            self._counters.add(f"unprocessed.{code or 'unknown'}")
-        self._diag.warning(
-            "unprocessed", "X-Ray rejected %d document(s) sent through %s: %s",
-            len(rejected), self.address, ", ".join(str(code) for code in codes[:5]),
-        )
-
-    def _oversize(self, size: int) -> None:
-        self._counters.add("oversize_dropped")
-        self._diag.error(
-            "oversize",
-            "bug: a document of %d bytes is over the X-Ray API's 64 kB limit; it was not "
-            "sent. The packer should have split it; please report this.",
-            size,
-        )
-
-    def _fail(self, count: int, reason: str, msg: str, *args: Any) -> None:
-        self._counters.add("send_errors", count)
-        self._counters.add("send_errors." + reason, count)
-        self._diag.warning("send." + reason, msg, *args)
+            raise SendFailure(
+                _connection_reason(exc),
+                f"cannot send to the daemon's TCP proxy at {self.address} ({exc}); is the "
+                "daemon running, and is its TCP address right?",
+            ) from None
 
 
 def _connection_reason(exc: BaseException) -> str:

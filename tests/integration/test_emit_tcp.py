@@ -35,7 +35,7 @@ def test_documents_go_in_batches_of_50(
 ) -> None:
     documents = make_documents(recorder, 120)
     emitter = TcpEmitter(daemon_tcp.address)
-    assert emitter.send(documents) == 120
+    assert emitter.send(documents) == [True] * 120
     bodies = daemon_tcp.bodies("/TraceSegments")
     assert [len(body["TraceSegmentDocuments"]) for body in bodies] == [50, 50, 20]
     sent = [doc for body in bodies for doc in body["TraceSegmentDocuments"]]
@@ -50,7 +50,7 @@ def test_documents_go_in_batches_of_50(
 def test_the_address_is_the_tcp_part_of_the_daemon_address(daemon_tcp: FakeDaemonTcp) -> None:
     emitter = TcpEmitter(f"udp:127.0.0.1:9 tcp:{daemon_tcp.address}")
     assert emitter.address == daemon_tcp.address
-    assert emitter.send([b'{"x":1}']) == 1
+    assert emitter.send([b'{"x":1}']) == [True]
 
 
 def test_documents_x_ray_rejects_are_counted_by_error_code(
@@ -58,7 +58,7 @@ def test_documents_x_ray_rejects_are_counted_by_error_code(
 ) -> None:
     daemon_tcp.unprocessed_segments = [{"Id": "a", "ErrorCode": "InvalidDocument"}]
     emitter = TcpEmitter(daemon_tcp.address)
-    assert emitter.send(make_documents(recorder, 3)) == 2
+    assert sum(emitter.send(make_documents(recorder, 3))) == 2
     stats = emitter.stats()
     assert stats["send_errors.unprocessed"] == 1
     assert stats["unprocessed.InvalidDocument"] == 1
@@ -78,14 +78,14 @@ def test_error_answers_are_counted_with_their_reason(
 ) -> None:
     daemon_tcp.override = answer
     emitter = TcpEmitter(daemon_tcp.address)
-    assert emitter.send([b'{"a":1}', b'{"b":2}']) == 0
+    assert emitter.send([b'{"a":1}', b'{"b":2}']) == [False, False]
     assert emitter.stats()[f"send_errors.{reason}"] == 2
 
 
 def test_a_daemon_that_is_down_is_counted_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     emitter = TcpEmitter(f"127.0.0.1:{closed_port()}")
-    assert emitter.send([b"{}"]) == 0
-    assert emitter.send([b"{}"]) == 0
+    assert emitter.send([b"{}"]) == [False]
+    assert emitter.send([b"{}"]) == [False]
     assert emitter.stats()["send_errors.ECONNREFUSED"] == 2
     messages = [r.getMessage() for r in caplog.records if r.name == "otel_xray.emit.tcp"]
     assert len(messages) == 1 and "is the daemon running" in messages[0]
@@ -94,13 +94,13 @@ def test_a_daemon_that_is_down_is_counted_not_raised(caplog: pytest.LogCaptureFi
 def test_a_slow_daemon_times_out(daemon_tcp: FakeDaemonTcp) -> None:
     daemon_tcp.released.clear()
     emitter = TcpEmitter(daemon_tcp.address, timeout=0.2)
-    assert emitter.send([b"{}"]) == 0
+    assert emitter.send([b"{}"]) == [False]
     assert emitter.stats()["send_errors.timeout"] == 1
 
 
 def test_oversize_documents_are_dropped_and_counted(daemon_tcp: FakeDaemonTcp) -> None:
     emitter = TcpEmitter(daemon_tcp.address)
-    assert emitter.send([b'{"a":"' + b"x" * 70_000 + b'"}', b"{}"]) == 1
+    assert emitter.send([b'{"a":"' + b"x" * 70_000 + b'"}', b"{}"]) == [False, True]
     assert emitter.stats()["oversize_dropped"] == 1
 
 
@@ -108,7 +108,7 @@ def test_sends_after_close_are_counted(daemon_tcp: FakeDaemonTcp) -> None:
     emitter = TcpEmitter(daemon_tcp.address)
     emitter.close()
     emitter.close()
-    assert emitter.send([b"{}"]) == 0
+    assert emitter.send([b"{}"]) == [False]
     assert emitter.stats()["send_errors.closed"] == 1
     assert daemon_tcp.bodies("/TraceSegments") == []
 
