@@ -46,7 +46,7 @@ from opentelemetry.util.types import AttributeValue
 from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions, on_lambda
 from .emit import Emitter
 from .emit.address import ENV_DAEMON_ADDRESS
-from .emit.udp import UdpEmitter
+from .emit.transport import transport_emitter, transport_name
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
 from .propagation import XRayLambdaPropagator, XRayPropagator
@@ -57,7 +57,6 @@ __all__ = ["configure", "stats"]
 _log = logging.getLogger("otel_xray.bootstrap")
 
 ENV_TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
-ENV_TRANSPORT = "OTEL_EXPORTER_XRAY_TRANSPORT"
 ENV_AWS_REGION = "AWS_REGION"
 ENV_AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_AWS_EXECUTION = "AWS_EXECUTION_ENV"
@@ -125,7 +124,7 @@ def configure(
     """
     if options is None:
         options = TranslateOptions.from_env()
-    processor = XRaySpanProcessor(emitter or transport_emitter(daemon_address), options=options)
+    processor = XRaySpanProcessor(emitter or _emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
     if flush_on_exit_signals:
@@ -160,31 +159,11 @@ def default_propagator(on_lambda: bool) -> TextMapPropagator:
     return CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), xray])
 
 
-def transport_emitter(daemon_address: Optional[str] = None) -> Emitter:
-    """The emitter ``OTEL_EXPORTER_XRAY_TRANSPORT`` names: ``udp`` (default), ``tcp`` (the
-    daemon's TCP proxy) or ``api`` (PutTraceSegments with the default credentials)."""
+def _emitter(daemon_address: Optional[str]) -> Emitter:
     from_env = os.environ.get(ENV_DAEMON_ADDRESS, "").strip()
     if from_env and daemon_address is not None and daemon_address != from_env:
         _log.info("%s=%s overrides daemon_address=%r", ENV_DAEMON_ADDRESS, from_env, daemon_address)
-    address = None if from_env else daemon_address
-    transport = _transport()
-    if transport == "tcp":
-        from .emit.tcp import TcpEmitter
-
-        return TcpEmitter(address)
-    if transport == "api":
-        from .emit.api import ApiEmitter
-
-        return ApiEmitter()
-    return UdpEmitter(address)
-
-
-def _transport() -> str:
-    value = os.environ.get(ENV_TRANSPORT, "").strip().lower()
-    if value in ("", "udp", "tcp", "api"):
-        return value or "udp"
-    _log.warning("%s=%r is not udp, tcp or api; using udp", ENV_TRANSPORT, value)
-    return "udp"
+    return transport_emitter(None if from_env else daemon_address)
 
 
 # -- the provider -------------------------------------------------------------------------
@@ -332,7 +311,7 @@ def _default_sampler(resource: Optional[Resource]) -> XRayParentBased:
     that is the transport). On Lambda the function's trace header decides."""
     if on_lambda():
         return XRayParentBased(ALWAYS_ON)
-    if _transport() == "api":
+    if transport_name() == "api":
         from .emit.api import _make_client
 
         try:

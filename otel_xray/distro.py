@@ -35,10 +35,10 @@ from .bootstrap import (
     _adopt,
     _ReplaceableProcessor,
     resource_attributes,
-    transport_emitter,
     xray_sampler,
 )
 from .config import TranslateOptions, on_lambda
+from .emit.transport import transport_emitter
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
 

@@ -16,8 +16,6 @@ import logging
 import socket
 from typing import Any, List, Mapping, Optional, Tuple
 
-from opentelemetry import context as otel_context
-
 from .address import DaemonAddress, daemon_address
 from .api import BatchEmitter, SendFailure
 
@@ -25,17 +23,6 @@ _log = logging.getLogger("otel_xray.emit.tcp")
 
 #: Telemetry must not hold its thread for long.
 DEFAULT_TIMEOUT_SECONDS = 2.0
-
-# Instrumentations (urllib, urllib3, requests, botocore…) create no span while these are set.
-_SUPPRESS_KEYS = tuple(
-    key
-    for key in (
-        getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None),
-        getattr(otel_context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None),
-        "suppress_instrumentation",  # the plain key older instrumentations read
-    )
-    if key is not None
-)
 
 
 class HttpError(Exception):
@@ -48,14 +35,6 @@ class HttpError(Exception):
         self.body = body
 
 
-def suppressed_context() -> otel_context.Context:
-    """The current context with instrumentation suppressed: our own calls make no spans."""
-    ctx = otel_context.get_current()
-    for key in _SUPPRESS_KEYS:
-        ctx = otel_context.set_value(key, True, ctx)
-    return ctx
-
-
 def post_json(
     host: str, port: int, path: str, body: Mapping[str, Any], timeout: float
 ) -> Any:
@@ -65,9 +44,10 @@ def post_json(
     :class:`HttpError` for an answer other than 200, ``ValueError`` for an answer that is
     not JSON. No proxy is used (the daemon is local), and no span is created.
     """
+    from ..pipeline import suppressed  # (imported late: the pipeline imports the emitters)
+
     payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
-    token = otel_context.attach(suppressed_context())
-    try:
+    with suppressed():
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
             connection.request(
@@ -79,8 +59,6 @@ def post_json(
             error_type = response.getheader("x-amzn-ErrorType", "") or ""
         finally:
             connection.close()
-    finally:
-        otel_context.detach(token)
     if status != 200:
         raise HttpError(status, error_type.split(":", 1)[0], data)
     return json.loads(data.decode("utf-8")) if data.strip() else {}
@@ -162,4 +140,4 @@ def split_host_port(endpoint: str) -> Tuple[str, int]:
     return parsed.tcp_host, parsed.tcp_port
 
 
-__all__ = ["HttpError", "TcpEmitter", "post_json", "split_host_port", "suppressed_context"]
+__all__ = ["HttpError", "TcpEmitter", "post_json", "split_host_port"]

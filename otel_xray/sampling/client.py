@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from opentelemetry import context as otel_context
 from typing_extensions import Protocol
 
-from ..emit.tcp import post_json, split_host_port, suppressed_context
+from ..emit.tcp import post_json, split_host_port
+from ..pipeline import suppressed
 
 #: GetSamplingTargets takes at most this many statistics documents per call.
 MAX_STATISTICS_PER_CALL = 25
@@ -97,11 +97,8 @@ class ApiClient:
         return _object(_epoch_seconds(answer))
 
     def _call(self, name: str, **kwargs: Any) -> Dict[str, Any]:
-        token = otel_context.attach(suppressed_context())  # no botocore/urllib3 spans
-        try:
+        with suppressed():  # no botocore/urllib3 spans
             answer = getattr(self._client, name)(**kwargs)
-        finally:
-            otel_context.detach(token)
         return dict(answer)
 
     def __repr__(self) -> str:

@@ -157,9 +157,24 @@ def test_configure_uses_the_transport_from_the_environment(
 def test_an_unknown_transport_is_logged_and_udp_used(
     fresh_otel: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from otel_xray.bootstrap import transport_emitter
+    from otel_xray.emit.transport import transport_emitter
     from otel_xray.emit.udp import UdpEmitter
 
     monkeypatch.setenv("OTEL_EXPORTER_XRAY_TRANSPORT", "carrier-pigeon")
     assert isinstance(transport_emitter("127.0.0.1:2000"), UdpEmitter)
     assert "not udp, tcp or api" in caplog.text
+
+
+def test_the_exporter_entry_point_uses_the_transport_from_the_environment(
+    daemon_tcp: FakeDaemonTcp, monkeypatch: pytest.MonkeyPatch, recorder: SpanRecorder
+) -> None:
+    """``OTEL_TRACES_EXPORTER=otel_xray`` under another distro: no code either."""
+    from otel_xray.exporter import XRaySpanExporter
+
+    monkeypatch.setenv("OTEL_EXPORTER_XRAY_TRANSPORT", "tcp")
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", daemon_tcp.address)
+    exporter = XRaySpanExporter()
+    exporter.export([recorder.span("request")])
+    exporter.shutdown()
+    (body,) = daemon_tcp.bodies("/TraceSegments")
+    assert len(body["TraceSegmentDocuments"]) == 1
