@@ -299,11 +299,10 @@ def xray_sampler(
 ) -> XRayParentBased:
     """``sampler`` as X-Ray parent-based. Default: ``OTEL_TRACES_SAMPLER``, else the X-Ray
     console's rules for ``resource`` (always on under Lambda, which decides itself)."""
-    if isinstance(sampler, XRayParentBased):
-        return sampler
     if sampler is None and not os.environ.get(ENV_TRACES_SAMPLER, "").strip():
         return _default_sampler(resource)
-    return XRayParentBased(sampler if sampler is not None else _sampler_from_env())
+    root = sampler if sampler is not None else _sampler_from_env()
+    return root if isinstance(root, XRayParentBased) else XRayParentBased(root)
 
 
 def _default_sampler(resource: Optional[Resource]) -> XRayParentBased:

@@ -14,7 +14,18 @@ import random
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -57,6 +68,13 @@ _DROP = SamplingResult(Decision.DROP)
 _NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
+class _RuleTable(NamedTuple):
+    rules: Tuple[Tuple[MatchingRule, RuleState], ...]
+    needs: FrozenSet[int]
+    """The span values the rules read (:func:`~otel_xray.sampling.rules.span_values`)."""
+    fetched_at: Optional[float]
+
+
 class RulesSampler(Sampler):
     """Decides a span from the X-Ray rules it was given, else by the local default.
 
@@ -69,9 +87,8 @@ class RulesSampler(Sampler):
     def __init__(self, resource: Optional[Resource] = None, *, clock: Clock = time.time) -> None:
         self.facts = ResourceFacts.of(resource)
         self.clock = clock
-        self._rules: Tuple[Tuple[MatchingRule, RuleState], ...] = ()
-        self._needs: FrozenSet[int] = frozenset()
-        self._fetched_at: Optional[float] = None
+        # Replaced as a whole, so a decision never sees half an update.
+        self._table = _RuleTable((), frozenset(), None)
         self._fallback = RuleState.local_default()
         self._update_lock = threading.Lock()
         #: Called once before the next decision (the poller restarting after a fork).
@@ -106,12 +123,12 @@ class RulesSampler(Sampler):
 
     def rule_for(self, attributes: Attributes, now: float) -> Optional[RuleState]:
         """The state of the first rule matching a span, ``None`` for the local default."""
-        fetched_at = self._fetched_at
+        rules, needs, fetched_at = self._table
         if fetched_at is None or now - fetched_at > RULES_TTL_SECONDS:
             return None
         attrs: Mapping[str, Any] = attributes or _NO_ATTRIBUTES
-        values = span_values(attrs, self._needs)
-        for matching, state in self._rules:
+        values = span_values(attrs, needs)
+        for matching, state in rules:
             if matching.matches(values, attrs):
                 return state
         return None
@@ -124,12 +141,12 @@ class RulesSampler(Sampler):
     @property
     def fetched_at(self) -> Optional[float]:
         """When rules were last loaded (clock seconds), ``None`` before the first load."""
-        return self._fetched_at
+        return self._table.fetched_at
 
     @property
     def rule_names(self) -> List[str]:
         """The rules that apply to this resource, in the order they are tried."""
-        return [state.name for _, state in self._rules]
+        return [state.name for _, state in self._table.rules]
 
     def load_rules(self, records: Sequence[Any], now: float) -> List[str]:
         """Load ``SamplingRuleRecords``; return a message per record left out.
@@ -141,7 +158,7 @@ class RulesSampler(Sampler):
         if not rules:
             return [*problems, "no usable rule in the answer: the previous rules stay"]
         with self._update_lock:
-            previous = {state.name: state for _, state in self._rules}
+            previous = {state.name: state for _, state in self._table.rules}
             loaded = []
             for matching in order_rules(rules, self.facts):
                 rule = matching.rule
@@ -150,15 +167,14 @@ class RulesSampler(Sampler):
                 if old is not None:
                     state.adopt(old)
                 loaded.append((matching, state))
-            self._needs = frozenset().union(*(matching.needs for matching, _ in loaded))
-            self._rules = tuple(loaded)
-            self._fetched_at = now
+            needs = frozenset().union(*(matching.needs for matching, _ in loaded))
+            self._table = _RuleTable(tuple(loaded), needs, now)
         return problems
 
     def statistics(self, client_id: str, now: float) -> List[Dict[str, Any]]:
         """A ``SamplingStatisticsDocument`` for each rule used since the last report."""
         documents = []
-        for _, state in self._rules:
+        for _, state in self._table.rules:
             if not state.has_requests:
                 continue
             stats = state.take_statistics()
@@ -174,7 +190,7 @@ class RulesSampler(Sampler):
 
     def apply_targets(self, answer: Mapping[str, Any]) -> Tuple[Optional[float], List[str]]:
         """Apply ``SamplingTargetDocuments``; return the smallest ``Interval`` and problems."""
-        states = {state.name: state for _, state in self._rules}
+        states = {state.name: state for _, state in self._table.rules}
         interval: Optional[float] = None
         problems: List[str] = []
         for target in answer.get("SamplingTargetDocuments") or ():
@@ -210,7 +226,7 @@ class RulesSampler(Sampler):
         """Fresh locks and counts: the parent reports what it counted, the child its own."""
         self._update_lock = threading.Lock()
         self._fallback = RuleState.local_default()
-        for _, state in self._rules:
+        for _, state in self._table.rules:
             state.reset_after_fork()
 
 
@@ -347,11 +363,16 @@ class Poller:
         next_targets = next_rules + self._targets_delay()
         while not stop.is_set():
             now = time.monotonic()
-            if now >= next_rules:
-                self.poll_rules()
-                next_rules = time.monotonic() + self.rules_interval + self._rules_jitter()
-            if now >= next_targets:
-                self.poll_targets()
+            try:
+                if now >= next_rules:
+                    next_rules = now + self.rules_interval + self._rules_jitter()
+                    self.poll_rules()
+                if now >= next_targets:
+                    self.poll_targets()
+                    next_targets = time.monotonic() + self._targets_delay()
+            except Exception:  # a bug must not end polling for the life of the process
+                self._diag.error("bug", "sampling poller failed; please report this",
+                                 exc_info=True)
                 next_targets = time.monotonic() + self._targets_delay()
             stop.wait(max(min(next_rules, next_targets) - time.monotonic(), 0.0))
 

@@ -582,44 +582,52 @@ def test_the_distro_applies_the_consoles_rules_by_default(daemon_tcp: FakeDaemon
 
 
 def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1, just now."""
     import socket
 
     with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         tcp.bind(("127.0.0.1", 0))
         port = int(tcp.getsockname()[1])
-        udp.bind(("127.0.0.1", port))  # free for both
+        udp.bind(("127.0.0.1", port))
         return port
 
 
 @pytest.fixture
 def run_listen() -> Iterator[Any]:
+    """Start ``otel-xray listen`` on free ports; return it and its TCP address."""
     import subprocess
     import sys
 
     processes: List[subprocess.Popen[str]] = []
 
-    def start(*args: str) -> Tuple[subprocess.Popen[str], int]:
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "otel_xray", "listen", "--address", f"127.0.0.1:{port}",
-             *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        processes.append(process)
-        return process, port
+    def start(*args: str, expect_running: bool = True) -> Tuple[subprocess.Popen[str], str]:
+        for _ in range(5):  # another process may take the free port first: try another
+            port = free_port()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "otel_xray", "listen", "--address",
+                 f"127.0.0.1:{port}", *args],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            processes.append(process)
+            if not expect_running:
+                return process, ""
+            first = process.stdout.readline()  # type: ignore[union-attr]
+            if "listening on udp" in first:
+                second = process.stdout.readline()  # type: ignore[union-attr]
+                assert f"on tcp 127.0.0.1:{port}" in second, second
+                return process, f"127.0.0.1:{port}"
+        raise AssertionError(f"otel-xray listen did not start: {process.communicate()}")
 
     yield start
     for process in processes:
         process.terminate()
-        process.communicate(timeout=10)
+        process.communicate(timeout=30)
 
 
 def test_listen_answers_with_a_sample_everything_rule(run_listen: Any) -> None:
-    process, port = run_listen()
-    assert "listening on udp" in process.stdout.readline()
-    assert f"on tcp 127.0.0.1:{port}" in process.stdout.readline()
+    _, address = run_listen()
     sampler = RulesSampler(RESOURCE, clock=Clock())
-    poller = Poller(sampler, DaemonClient(f"127.0.0.1:{port}"))
+    poller = Poller(sampler, DaemonClient(address))
     assert poller.poll_rules()
     assert all(sampled(sampler, {"url.path": f"/{i}"}) for i in range(20))
     assert poller.poll_targets()
@@ -632,10 +640,9 @@ def test_listen_serves_the_rules_of_a_file(run_listen: Any, tmp_path: Any) -> No
         {"description": "no health checks", "host": "*", "http_method": "*",
          "url_path": "/health", "fixed_target": 0, "rate": 0.0}],
         "default": {"fixed_target": 0, "rate": 1.0}}))
-    process, port = run_listen("--sampling-rules", str(rules_file))
-    assert "listening on udp" in process.stdout.readline()
+    _, address = run_listen("--sampling-rules", str(rules_file))
     sampler = RulesSampler(RESOURCE, clock=Clock())
-    assert Poller(sampler, DaemonClient(f"127.0.0.1:{port}")).poll_rules()
+    assert Poller(sampler, DaemonClient(address)).poll_rules()
     assert sampler.rule_names == ["local-1", "Default"]
     assert not sampled(sampler, {"url.path": "/health"})
     assert sampled(sampler, {"url.path": "/orders"})
@@ -644,7 +651,31 @@ def test_listen_serves_the_rules_of_a_file(run_listen: Any, tmp_path: Any) -> No
 def test_listen_refuses_an_unusable_rules_file(run_listen: Any, tmp_path: Any) -> None:
     rules_file = tmp_path / "rules.json"
     rules_file.write_text('{"rules": []}')
-    process, _ = run_listen("--sampling-rules", str(rules_file))
-    _, err = process.communicate(timeout=30)
+    process, _ = run_listen("--sampling-rules", str(rules_file), expect_running=False)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 2
     assert "get-sampling-rules" in err
+
+
+def test_configure_with_otel_traces_sampler_otel_xray_installs_it_unwrapped(
+    daemon_env: FakeDaemonTcp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_xray import configure
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "otel_xray")
+    configure("svc")
+    sampler = installed_sampler()
+    assert isinstance(sampler, XRayRemoteSampler)
+    sampler.close()
+
+
+def test_the_sampling_benchmark_runs_and_reports_ratios() -> None:
+    """benchmarks/sampling_decision.py in a tiny mode, so that it cannot rot (no timing)."""
+    from benchmarks import sampling_decision
+
+    rows = sampling_decision.run(spans=200, repeats=1)
+    names = [name for name, _, _ in rows]
+    assert names == ["ParentBased(ALWAYS_ON)", "otel-xray XRayRemoteSampler",
+                     "ADOT AwsXRayRemoteSampler"]
+    assert all(share == 1.0 for _, cost, share in rows if cost is not None)
+    assert "vs ParentBased" in sampling_decision.report(rows)
