@@ -219,9 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if not os.environ.get("OTEL_XRAY_BENCH_REEXEC") and not args.here and not args.list:
-        python = args.python or _ensure_peers_venv()
-        if Path(sys.executable).resolve() != Path(python).resolve():
-            _reexec(Path(python), argv)
+        _reexec(args.python or _ensure_peers_venv(), argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     if args.list:
