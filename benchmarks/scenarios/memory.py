@@ -1,6 +1,8 @@
-"""Peak memory while 1,000,000 spans go through ``XRaySpanProcessor``.
+"""Peak memory while 1,000,000 spans go through ``XRaySpanProcessor``, in a fresh process.
 
-The thread creates traces as fast as it can but waits whenever more than 1,000 spans are
+The measurement runs in a child interpreter (this module run with ``-m``) that sends to the
+run's sink, so that neither the other scenarios' garbage nor their peers count. Its thread
+creates traces as fast as it can but waits whenever more than 1,000 spans are
 queued, so that every span is *sent*, not dropped: memory must stay flat because the
 processor releases what it sent. RSS (``/proc/self/statm``) is read every 1,000 spans; the
 peak over the first 100,000 spans is compared with the peak over all of them.
@@ -9,15 +11,20 @@ peak over the first 100,000 spans is compared with the peak over all of them.
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import List
 
 from benchmarks import ours
-from benchmarks.context import Context, ScenarioResult, add_figure, new_result
+from benchmarks.context import SIZES, Context, ScenarioResult, Size, add_figure, new_result
 from benchmarks.workload import SPANS_PER_TRACE, make_provider, record_trace
 
-ORDER = 90  # last: it leaves the most garbage behind
+ORDER = 90
 
 MB = 2**20
 #: Spans queued above which the recording thread waits for the worker.
@@ -35,9 +42,20 @@ def _rss_bytes() -> int:
 
 
 def measure(ctx: Context) -> ScenarioResult:
-    size = ctx.size
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scenarios.memory", ctx.size.name, ctx.sink.address],
+        cwd=root, capture_output=True, text=True)
+    if child.returncode != 0:
+        raise RuntimeError(f"the memory child process failed:\n{child.stderr}")
+    result: ScenarioResult = json.loads(child.stdout)
+    return result
+
+
+def _measure_here(size: Size, address: str) -> ScenarioResult:
+    """The measurement itself, in the child process."""
     result = new_result(f"memory: {size.memory_spans:,} spans through XRaySpanProcessor")
-    processor = ours.processor(ctx.sink.address)
+    processor = ours.processor(address)
     provider = make_provider(processor)
     tracer = provider.get_tracer("bench")
     gc.collect()
@@ -84,3 +102,8 @@ def measure(ctx: Context) -> ScenarioResult:
                f"{size.memory_spans / wall:,.0f} spans/s created and sent; "
                f"{waited:.1f} s waiting for the queue")
     return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.ERROR)
+    print(json.dumps(_measure_here(SIZES[sys.argv[1]], sys.argv[2])))
