@@ -79,8 +79,13 @@ _QUEUE = "order-events"
 
 
 def make_provider(*processors: SpanProcessor) -> TracerProvider:
-    """A real SDK provider with the benchmark's resource, X-Ray ids and ``processors``."""
-    provider = TracerProvider(resource=RESOURCE, id_generator=XRayIdGenerator())
+    """A real SDK provider with the benchmark's resource, X-Ray ids and ``processors``.
+
+    No exit hook: the scenarios shut their providers down, and a hook would keep every
+    provider made for fresh spans (and so the spans) alive until the process ends.
+    """
+    provider = TracerProvider(resource=RESOURCE, id_generator=XRayIdGenerator(),
+                              shutdown_on_exit=False)
     for processor in processors:
         provider.add_span_processor(processor)
     return provider
