@@ -1,11 +1,14 @@
 """What one sampling decision costs: XRayRemoteSampler vs ParentBased(ALWAYS_ON) and ADOT.
 
+(A standalone script, not a scenario of ``benchmarks/run.py``.)
+
 Run ``python benchmarks/sampling_decision.py``. Every sampler decides the same server spans
 (HTTP attributes as the WSGI/Flask instrumentations set them when a request starts) in the
 same process; the remote samplers get the same rules from an in-process ``otel-xray
 listen`` sampling server on 127.0.0.1, and are measured once their rules have arrived.
 ADOT's ``AwsXRayRemoteSampler`` is measured when ``aws-opentelemetry-distro`` is
-installed, else its row says n/a. Wall-clock figures on a shared machine are noisy: read
+installed (``benchmarks/.peers/bin/python benchmarks/sampling_decision.py``, the environment
+``benchmarks/run.py`` makes), else its row says n/a. Wall-clock figures on a shared machine are noisy: read
 the ratios, which come from the same run.
 """
 
@@ -96,7 +99,7 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> No
         time.sleep(0.01)
 
 
-def measure(sampler: Sampler, spans: int, repeats: int) -> Tuple[float, float]:
+def time_decisions(sampler: Sampler, spans: int, repeats: int) -> Tuple[float, float]:
     """Best CPU nanoseconds per decision over ``repeats`` runs, and the sampled share."""
     trace_ids = [(0x5759E988 << 96) | ((i * 0x9E3779B97F4A7C15) & ((1 << 64) - 1))
                  for i in range(spans)]
@@ -125,7 +128,7 @@ def run(spans: int, repeats: int) -> List[Tuple[str, Optional[float], Optional[f
             if sampler is None:
                 rows.append((name, None, None))
                 continue
-            cost, share = measure(sampler, spans, repeats)
+            cost, share = time_decisions(sampler, spans, repeats)
             rows.append((name, cost, share))
     finally:
         server.close()
@@ -140,7 +143,7 @@ def report(rows: Sequence[Tuple[str, Optional[float], Optional[float]]]) -> str:
     for name, cost, share in rows:
         if cost is None or share is None or baseline is None or ours is None:
             lines.append(f"{name:32} {'n/a':>12} {'n/a':>8} {'n/a':>15} {'n/a':>13}  "
-                         "(pip install aws-opentelemetry-distro)")
+                         "(not installed: run with benchmarks/.peers/bin/python)")
             continue
         lines.append(f"{name:32} {cost:12.0f} {share:8.0%} {cost / baseline:14.2f}x "
                      f"{cost / ours:12.2f}x")
