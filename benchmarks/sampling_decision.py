@@ -8,8 +8,8 @@ same process; the remote samplers get the same rules from an in-process ``otel-x
 listen`` sampling server on 127.0.0.1, and are measured once their rules have arrived.
 ADOT's ``AwsXRayRemoteSampler`` is measured when ``aws-opentelemetry-distro`` is
 installed (``benchmarks/.peers/bin/python benchmarks/sampling_decision.py``, the environment
-``benchmarks/run.py`` makes), else its row says n/a. Wall-clock figures on a shared machine are noisy: read
-the ratios, which come from the same run.
+``benchmarks/run.py`` makes), else its row says n/a. Wall-clock figures on a shared machine
+are noisy: read the ratios, which come from the same run.
 """
 
 from __future__ import annotations
