@@ -109,7 +109,10 @@ class RulesSampler(Sampler):
         hook = self.before_next_decision
         if hook is not None:
             self.before_next_decision = None
-            hook()
+            try:
+                hook()
+            except Exception:  # e.g. no thread can be started: decide without polling
+                _log.warning("cannot restart sampling-rule polling", exc_info=True)
         now = self.clock()
         state = self.rule_for(attributes, now)
         if state is None:
