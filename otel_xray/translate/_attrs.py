@@ -1,10 +1,14 @@
-"""Small helpers for reading span attributes, shared by the translate modules."""
+"""Reading span (and resource) attributes: the one set of readers every translate module uses."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
 Attributes = Mapping[str, Any]
+
+#: Default cut for text read with :func:`text_of` (the longest real values, S3 keys and
+#: ARNs, stay well under it; X-Ray documents no limit for the fields it fills).
+MAX_VALUE_LENGTH = 1024
 
 
 def first_str(attrs: Attributes, *keys: str) -> Optional[str]:
@@ -37,3 +41,22 @@ def first_int(attrs: Attributes, *keys: str) -> Optional[int]:
 def nonempty_str(value: object) -> Optional[str]:
     """``value`` if it is a non-empty ``str``, else ``None``."""
     return value if isinstance(value, str) and value else None
+
+
+def text_of(attrs: Attributes, *keys: str, limit: int = MAX_VALUE_LENGTH) -> Optional[str]:
+    """The first non-empty ``str`` value among ``keys``, :func:`bounded_text`; else ``None``."""
+    for key in keys:
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            if len(value) <= limit and value.isascii():
+                return value
+            return bounded_text(value, limit)
+    return None
+
+
+def bounded_text(value: str, limit: int = MAX_VALUE_LENGTH) -> str:
+    """``value`` cut to ``limit`` code points, with lone surrogates replaced (strict JSON)."""
+    text = value if len(value) <= limit else value[:limit]
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text

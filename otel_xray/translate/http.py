@@ -8,7 +8,7 @@ and every request string is cut to X-Ray's 250 characters.
 
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple
 
 from opentelemetry.semconv._incubating.attributes.http_attributes import (
     HTTP_CLIENT_IP,
@@ -121,9 +121,10 @@ def http_block(attrs: Attributes, kind: SpanKind, *, is_segment: bool) -> Option
     return build_http_block(attrs, kind in _OUTGOING, is_segment, status_code(attrs))
 
 
-def has_http(attrs: Attributes) -> bool:
-    """Whether the span carries any HTTP key (else it gets no ``http`` block)."""
-    return not HTTP_MARKERS.isdisjoint(attrs)
+def has_http(keys: Iterable[str]) -> bool:
+    """Whether the span's attribute ``keys`` (or attributes) include an HTTP key (else it
+    gets no ``http`` block)."""
+    return not HTTP_MARKERS.isdisjoint(keys)
 
 
 def build_http_block(

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Callable, Dict, FrozenSet, Optional, Tuple
+from typing import Any, Callable, FrozenSet, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.semconv._incubating.attributes.db_attributes import (
     DB_CONNECTION_STRING,
     DB_NAME,
@@ -39,6 +38,7 @@ from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 from opentelemetry.trace import SpanKind
 
 from ._attrs import Attributes, nonempty_str
+from ._cache import BoundedCache
 
 #: X-Ray-specific keys (set by the AWS distro / Application Signals), no semconv constant.
 AWS_LOCAL_SERVICE = "aws.local.service"
@@ -83,9 +83,8 @@ _CALL_KEYS = frozenset({
     RPC_SERVICE, HTTP_HOST, NET_PEER_NAME, SERVER_ADDRESS, URL_FULL, HTTP_URL, DB_SYSTEM,
     DB_SYSTEM_NAME,
 })
-_CLEAN_CACHE_SIZE = 1024
 _CACHED_TEXT_LENGTH = 256
-_clean_cache: Dict[str, str] = {}
+_clean_names: BoundedCache[str, str] = BoundedCache(1024)
 
 
 def clean_name(text: str) -> str:
@@ -96,13 +95,11 @@ def clean_name(text: str) -> str:
     ends are stripped and the result cut to 200 code points.
     """
     # Names repeat (span names, hosts, services): remember the recent ones.
-    name = _clean_cache.get(text)
+    name = _clean_names.get(text)
     if name is None:
         name = _clean_name(text)
         if len(text) <= _CACHED_TEXT_LENGTH:
-            if len(_clean_cache) >= _CLEAN_CACHE_SIZE:
-                _clean_cache.clear()
-            _clean_cache[text] = name
+            _clean_names.put(text, name)
     return name
 
 
@@ -122,22 +119,6 @@ def _clean_name(text: str) -> str:
     if len(text) > MAX_NAME_LENGTH:
         text = text[:MAX_NAME_LENGTH].rstrip()
     return text
-
-
-def document_name(span: ReadableSpan, attrs: Attributes, is_root: bool) -> str:
-    """The name of the span's (sub)segment: the first source that is non-empty once cleaned.
-
-    A document root is named after the local service; any other span after the service
-    or resource it calls, else after the span itself. Never empty (:data:`FALLBACK_NAME`).
-    """
-    kind = span.kind
-    if is_root:
-        return root_name(span.name, kind, attrs, resource_names(span.resource))
-    if kind is SpanKind.SERVER and span.resource is not None:
-        service = resource_names(span.resource)[0]
-    else:
-        service = ""
-    return call_name(span.name, kind, attrs, service)
 
 
 def resource_names(resource: Optional[Resource]) -> Tuple[str, str, str]:

@@ -14,9 +14,9 @@ from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.span_helpers import botocore_request_hook
-from otel_xray.translate import aws
+from otel_xray.translate import aws, to_document
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -77,7 +77,7 @@ def _call_aws(endpoint: str) -> None:
 
 
 def _translate(span: ReadableSpan) -> Dict[str, Any]:
-    return assert_valid_document(translate(span, OPTIONS))
+    return assert_valid_document(to_document(span, OPTIONS))
 
 
 REAL_CASES = [
