@@ -29,6 +29,17 @@ from ..config import TranslateOptions
 _log = logging.getLogger("otel_xray.translate.errors")
 _limited_log = RateLimitedLog(_log)
 
+
+def _new_limited_log() -> None:
+    """A child process gets its own rate-limited log: another thread of the parent may
+    have held the old one's lock at ``os.fork()``, and nothing would ever release it."""
+    global _limited_log
+    _limited_log = RateLimitedLog(_log)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_limited_log)
+
 #: Errors read no span attributes (exceptions live in events), so none are consumed.
 MAPPED_KEYS: FrozenSet[str] = frozenset()
 

@@ -1,11 +1,16 @@
-"""The segment skeleton: kinds of document, ids, times."""
+"""The segment skeleton: kinds of document, ids, times (clamped to what X-Ray accepts)."""
 
 from __future__ import annotations
 
-from opentelemetry.trace import SpanKind
+from typing import Any, Dict, Tuple
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from otel_xray import TranslateOptions
 from otel_xray.translate import to_document
+from otel_xray.translate.segment import ORIGINAL_END_KEY, ORIGINAL_START_KEY
 from tests.support.helpers import REMOTE_SPAN_ID, SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -57,3 +62,42 @@ def test_lambda_mode_sends_root_with_remote_parent_as_subsegment(recorder: SpanR
 def test_invalid_lambda_mode_falls_back_to_detection_in_the_given_environment() -> None:
     environ = {"OTEL_EXPORTER_XRAY_LAMBDA_MODE": "maybe", "AWS_LAMBDA_FUNCTION_NAME": "fn"}
     assert TranslateOptions.from_env(environ).lambda_mode is True
+
+
+_NS = 1_000_000_000
+_MAX_NS = 2**53 * 1000  # the latest time sent: 2**53 microseconds
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected", "originals"),
+    [
+        (-5 * _NS, 2 * _NS, (0.0, 2.0), {ORIGINAL_START_KEY: -5 * _NS}),
+        (3 * _NS, 2 * _NS, (3.0, 3.0), {ORIGINAL_END_KEY: 2 * _NS}),
+        (-5 * _NS, -2 * _NS, (0.0, 0.0), {
+            ORIGINAL_START_KEY: -5 * _NS, ORIGINAL_END_KEY: -2 * _NS,
+        }),
+        (_NS, 10**30, (1.0, _MAX_NS / 1e9), {ORIGINAL_END_KEY: "1" + "0" * 30}),
+        (10**400, 10**400, (_MAX_NS / 1e9, _MAX_NS / 1e9), {
+            ORIGINAL_START_KEY: "1" + "0" * 400, ORIGINAL_END_KEY: "1" + "0" * 400,
+        }),
+    ],
+    ids=["negative-start", "end-before-start", "both-negative", "far-future-end", "beyond-float"],
+)
+def test_absurd_times_are_clamped_and_kept_in_metadata(
+    start: int, end: int, expected: Tuple[float, float], originals: Dict[str, Any]
+) -> None:
+    span = ReadableSpan(
+        "work", context=SpanContext(1 << 64, 1, False, TraceFlags(TraceFlags.SAMPLED)),
+        start_time=start, end_time=end,
+    )
+
+    doc = assert_valid_document(to_document(span, OPTIONS))
+
+    assert (doc["start_time"], doc["end_time"]) == expected
+    assert doc["metadata"]["default"] == originals
+
+
+def test_times_in_range_are_not_reported(recorder: SpanRecorder) -> None:
+    doc = assert_valid_document(to_document(recorder.span("s"), OPTIONS))
+
+    assert "metadata" not in doc
