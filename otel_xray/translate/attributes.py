@@ -23,6 +23,7 @@ from typing import (
     Dict,
     FrozenSet,
     List,
+    NamedTuple,
     Optional,
     Set,
     Tuple,
@@ -98,27 +99,28 @@ def apply(
     links: Sequence[Link],
     dropped_links: int,
     options: TranslateOptions,
-    exclude: FrozenSet[str],
     is_segment: bool,
-    keys: Optional[Tuple[str, ...]] = None,
+    plan: KeyPlan,
 ) -> None:
     """Add ``annotations``, ``metadata``, ``user`` and ``links`` to ``body``.
 
     From the parts of a span: its attributes as a plain dict, its events and links and how
     many of each the SDK dropped. ``is_segment``: the span is sent as a segment (``user``
     is a segment-only field; on a subsegment ``enduser.id``/``user.id`` stay in metadata).
-    ``exclude`` holds the keys other concerns already mapped; they are not repeated in
-    ``metadata.default``, but a key that is explicitly indexed is still annotated.
-    ``keys`` is ``tuple(attrs)`` when the caller already has it.
+    ``plan`` is :func:`key_plan` of the attribute keys and of the keys other concerns
+    already mapped (``exclude``): those are not repeated in ``metadata.default``, but a key
+    that is explicitly indexed is still annotated. A plan depends on the keys alone: callers
+    remember it for the spans of one instrumentation, which repeat their keys.
     """
-    if is_segment and not _USER_KEY_SET.isdisjoint(attrs):
+    exclude = plan.exclude
+    if is_segment and plan.has_user:
         user_key, user = _user(attrs)
     else:
         user_key, user = None, None
     if (
         options.index_all_attributes
-        or ANNOTATIONS_KEY in attrs
-        or not options.indexed_set.isdisjoint(attrs)
+        or plan.has_annotations_key
+        or not options.indexed_set.isdisjoint(plan.key_set)
     ):
         consumed = {ANNOTATIONS_KEY, user_key} if user_key is not None else {ANNOTATIONS_KEY}
         annotations, annotated = _annotations(attrs, options, exclude, consumed)
@@ -130,13 +132,8 @@ def apply(
 
     default: Dict[str, Any] = {}
     namespaces: Dict[str, Dict[str, Any]] = {}
-    if keys is None:
-        keys = tuple(attrs)
-    plan = _metadata_plans.get((keys, exclude))
-    if plan is None:
-        plan = _metadata_plans.put((keys, exclude), _metadata_plan(keys, exclude))
     # The plan lines up with attrs: same keys, same order.
-    for out_key, (key, value) in zip(plan, attrs.items()):
+    for out_key, (key, value) in zip(plan.out_keys, attrs.items()):
         if out_key is None or value is None or key in skip:
             continue
         if out_key is _NAMESPACE:
@@ -181,22 +178,38 @@ def apply(
         body["links"] = links_block
 
 
-# Where each attribute key lands in ``metadata.default``, worked out once per key tuple
-# and ``exclude`` set: spans of one instrumentation repeat their keys, in the same order.
 _NAMESPACE: Any = object()
-_metadata_plans: BoundedCache[
-    Tuple[Tuple[str, ...], FrozenSet[str]], Tuple[Any, ...]
-] = BoundedCache(512)
 
 
-def _metadata_plan(keys: Tuple[str, ...], exclude: FrozenSet[str]) -> Tuple[Any, ...]:
-    """Per key: ``None`` (mapped elsewhere), ``_NAMESPACE`` (``aws.xray.metadata.*``) or
-    its :func:`metadata_key`."""
-    return tuple(
-        None if key in exclude
-        else _NAMESPACE if key.startswith(METADATA_PREFIX)
-        else metadata_key(key)
-        for key in keys
+class KeyPlan(NamedTuple):
+    """What :func:`apply` decides from a span's attribute keys alone (see :func:`key_plan`)."""
+
+    out_keys: Tuple[Any, ...]
+    """Per attribute key, in order: ``None`` (mapped elsewhere), ``_NAMESPACE``
+    (``aws.xray.metadata.*``) or its :func:`metadata_key`."""
+    key_set: FrozenSet[str]
+    exclude: FrozenSet[str]
+    has_user: bool
+    """A ``user`` key (``enduser.id``, ``user.id``) is present."""
+    has_annotations_key: bool
+    """``aws.xray.annotations`` is present."""
+
+
+def key_plan(keys: Tuple[str, ...], exclude: FrozenSet[str]) -> KeyPlan:
+    """Where each of ``keys`` (a span's attribute keys, in order) lands, ``exclude`` holding
+    the keys other concerns mapped. Depends on nothing else: remember it per key tuple."""
+    key_set = frozenset(keys)
+    return KeyPlan(
+        tuple(
+            None if key in exclude
+            else _NAMESPACE if key.startswith(METADATA_PREFIX)
+            else metadata_key(key)
+            for key in keys
+        ),
+        key_set,
+        exclude,
+        not _USER_KEY_SET.isdisjoint(key_set),
+        ANNOTATIONS_KEY in key_set,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Callable, FrozenSet, Optional, Tuple
+from typing import AbstractSet, Any, Callable, FrozenSet, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
@@ -162,58 +162,105 @@ def root_name(
     return placeholder or _span_name(span_name)
 
 
-def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service: str) -> str:
+NameStep = Callable[[Attributes, str], str]
+"""One source of a subsegment's name: ``(attrs, server_service)`` → the cleaned name, or
+``""`` to try the next source."""
+
+
+def call_name(
+    span_name: str,
+    kind: SpanKind,
+    attrs: Attributes,
+    server_service: str,
+    steps: Optional[Tuple[NameStep, ...]] = None,
+) -> str:
     """A subsegment's name: the Collector's priority list plus the stable keys, then the
     host of an outgoing call's URL, then the span name.
 
     ``server_service``: the resource's configured service name (cleaned), which names a
-    SERVER span nested under another (Lambda mode) when no attribute does.
+    SERVER span nested under another (Lambda mode) when no attribute does. ``steps``:
+    :func:`call_name_steps` of the span's kind and attribute keys (callers remember them
+    for the spans of one instrumentation, which repeat their keys).
     """
-    if _CALL_KEYS.isdisjoint(attrs):  # local work: no attribute names anything
-        if kind is SpanKind.SERVER and server_service:
-            return server_service
-        return _span_name(span_name)
-    get = attrs.get
+    if steps is None:
+        steps = call_name_steps(kind, frozenset(attrs))
+    for step in steps:
+        name = step(attrs, server_service)
+        if name:
+            return name
+    return _span_name(span_name)
+
+
+def call_name_steps(kind: SpanKind, keys: AbstractSet[str]) -> Tuple[NameStep, ...]:
+    """The name sources :func:`call_name` tries, in order, for a span of ``kind`` whose
+    attribute keys are ``keys``: the sources whose keys are absent are left out."""
     # Identity, not ``kind in _OUTGOING``: hashing an Enum member is a Python-level call.
     outgoing = kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER or kind is SpanKind.CONSUMER
-    name = ""
-    if outgoing:
-        remote = nonempty_str(get(AWS_REMOTE_SERVICE))
-        if remote and remote.startswith(_AWS_PREFIX) and get(RPC_SYSTEM) == _AWS_API:
-            remote = remote[len(_AWS_PREFIX):]
-        name = _clean(remote)
-    elif kind is SpanKind.SERVER:
+    server = kind is SpanKind.SERVER
+    if _CALL_KEYS.isdisjoint(keys):  # local work: no attribute names anything
+        return (_server_service,) if server else ()
+    steps: List[NameStep] = []
+    if outgoing and AWS_REMOTE_SERVICE in keys:
+        steps.append(_remote_service)
+    elif server and AWS_LOCAL_SERVICE in keys:
         # A SERVER span nested under another (Lambda mode): it still is the local service.
-        name = _clean(nonempty_str(get(AWS_LOCAL_SERVICE)))
-    if name:
-        return name
-    name = _first_clean(get, _SERVICE_KEYS)
-    if name:
-        return name
-    if DB_NAME in attrs or DB_NAMESPACE in attrs:
-        name = _clean(_database_name(attrs))
-        if name:
-            return name
-    if kind is SpanKind.SERVER and server_service:
-        return server_service
-    name = _clean(nonempty_str(get(RPC_SERVICE)))
-    name = name or _clean(_host_only(nonempty_str(get(HTTP_HOST))))
-    if name:
-        return name
-    name = _first_clean(get, _PEER_KEYS)
-    if name:
-        return name
-    if outgoing:
+        steps.append(_local_service)
+    steps.extend(_first_clean_step(key) for key in _SERVICE_KEYS if key in keys)
+    if DB_NAME in keys or DB_NAMESPACE in keys:
+        steps.append(_database_step)
+    if server:
+        steps.append(_server_service)
+    if RPC_SERVICE in keys:
+        steps.append(_first_clean_step(RPC_SERVICE))
+    if HTTP_HOST in keys:
+        steps.append(_http_host)
+    steps.extend(_first_clean_step(key) for key in _PEER_KEYS if key in keys)
+    if outgoing and (URL_FULL in keys or HTTP_URL in keys):
         # Old-convention HTTP clients (e.g. requests) record only the URL.
-        name = _clean(_url_host(nonempty_str(get(URL_FULL)) or nonempty_str(get(HTTP_URL))))
-        if name:
-            return name
-    # A database call with neither a database name nor a host (SQLite, an embedded store):
-    # name it after the system, so that every statement (SELECT, INSERT…) shares one node.
-    name = _clean(nonempty_str(get(DB_SYSTEM_NAME)) or nonempty_str(get(DB_SYSTEM)))
-    if name:
-        return name
-    return _span_name(span_name)
+        steps.append(_url_step)
+    if DB_SYSTEM_NAME in keys or DB_SYSTEM in keys:
+        # A database call with neither a database name nor a host (SQLite, an embedded
+        # store): named after the system, so that every statement shares one node.
+        steps.append(_db_system_step)
+    return tuple(steps)
+
+
+def _remote_service(attrs: Attributes, server_service: str) -> str:
+    remote = nonempty_str(attrs.get(AWS_REMOTE_SERVICE))
+    if remote and remote.startswith(_AWS_PREFIX) and attrs.get(RPC_SYSTEM) == _AWS_API:
+        remote = remote[len(_AWS_PREFIX):]
+    return _clean(remote)
+
+
+def _local_service(attrs: Attributes, server_service: str) -> str:
+    return _clean(nonempty_str(attrs.get(AWS_LOCAL_SERVICE)))
+
+
+def _first_clean_step(key: str) -> NameStep:
+    def step(attrs: Attributes, server_service: str) -> str:
+        return _clean(nonempty_str(attrs.get(key)))
+
+    return step
+
+
+def _database_step(attrs: Attributes, server_service: str) -> str:
+    return _clean(_database_name(attrs))
+
+
+def _server_service(attrs: Attributes, server_service: str) -> str:
+    return server_service
+
+
+def _http_host(attrs: Attributes, server_service: str) -> str:
+    return _clean(_host_only(nonempty_str(attrs.get(HTTP_HOST))))
+
+
+def _url_step(attrs: Attributes, server_service: str) -> str:
+    return _clean(_url_host(nonempty_str(attrs.get(URL_FULL)) or nonempty_str(attrs.get(HTTP_URL))))
+
+
+def _db_system_step(attrs: Attributes, server_service: str) -> str:
+    return _clean(nonempty_str(attrs.get(DB_SYSTEM_NAME)) or nonempty_str(attrs.get(DB_SYSTEM)))
 
 
 def _first_clean(get: Callable[[str], Any], keys: Tuple[str, ...]) -> str:

@@ -10,7 +10,7 @@ packer can nest bodies as subsegments without re-translating.
 from __future__ import annotations
 
 import collections
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
@@ -40,6 +40,8 @@ _MAPPED_KEYS = frozenset().union(
 _AWS_CALL_MAPPED_KEYS = _MAPPED_KEYS | aws.AWS_CALL_KEYS
 _SQL_MAPPED_KEYS = _MAPPED_KEYS | sql.SQL_KEYS
 _AWS_SQL_MAPPED_KEYS = _AWS_CALL_MAPPED_KEYS | sql.SQL_KEYS
+#: The keys left out of metadata, by ``2 * is_aws_call + has_sql_block``.
+_EXCLUDES = (_MAPPED_KEYS, _SQL_MAPPED_KEYS, _AWS_CALL_MAPPED_KEYS, _AWS_SQL_MAPPED_KEYS)
 # Without one of these keys a span has no sql block, or no HTTP status.
 _DB_SYSTEM_KEYS = frozenset({sql.DB_SYSTEM_NAME, DB_SYSTEM})
 _STATUS_KEYS = frozenset({HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE})
@@ -137,14 +139,20 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     keys = tuple(attrs)
     shape = _shapes.get(keys)
     if shape is None:
-        shape = _shapes.put(keys, _Shape.of(keys))
+        shape = _shapes.put(keys, _Shape(keys))
 
     if is_root:
         name = names.root_name(span_name, kind, attrs, _resource_names(span_resource))
-    elif kind is _SERVER and span_resource is not None:
-        name = names.call_name(span_name, kind, attrs, _resource_names(span_resource)[0])
     else:
-        name = names.call_name(span_name, kind, attrs, "")
+        # Keyed by the kind's id: hashing an Enum member is a Python-level call.
+        steps = shape.name_steps.get(id(kind))
+        if steps is None:
+            steps = shape.name_steps[id(kind)] = names.call_name_steps(kind, shape.key_set)
+        service = (
+            _resource_names(span_resource)[0]
+            if kind is _SERVER and span_resource is not None else ""
+        )
+        name = names.call_name(span_name, kind, attrs, service, steps)
     body: Document = {"name": name, "id": span_hex}
     if (
         type(start_time) is int
@@ -195,12 +203,12 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     sql_block = sql.sql_block(attrs) if shape.maybe_sql else None
     if sql_block:
         body["sql"] = sql_block
-        exclude = _AWS_SQL_MAPPED_KEYS if is_aws else _SQL_MAPPED_KEYS
-    else:
-        exclude = _AWS_CALL_MAPPED_KEYS if is_aws else _MAPPED_KEYS
+    variant = 2 * is_aws + bool(sql_block)
+    plan = shape.key_plans[variant]
+    if plan is None:
+        plan = shape.key_plans[variant] = attributes.key_plan(keys, _EXCLUDES[variant])
     attributes.apply(
-        body, attrs, events, dropped_events, links, dropped_links, options, exclude,
-        as_segment, keys,
+        body, attrs, events, dropped_events, links, dropped_links, options, as_segment, plan
     )
     if res_metadata:
         metadata = body.setdefault("metadata", {})
@@ -225,30 +233,31 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     )
 
 
-class _Shape(NamedTuple):
+class _Shape:
     """What translation decides from a span's attribute keys alone (not their values).
 
     Spans of one instrumentation carry the same keys in the same order, so this is worked
     out once per key tuple and remembered in :data:`_shapes`.
     """
 
-    has_http: bool
-    """:func:`http.has_http`: the span may get an ``http`` block."""
-    has_status: bool
-    """An HTTP status key is present (else there is no status to read)."""
-    maybe_aws: bool
-    """A key :func:`aws.is_aws_call` reads is present (else it is false)."""
-    maybe_sql: bool
-    """A ``db.system`` key is present (else there is no ``sql`` block)."""
+    __slots__ = (
+        "has_http", "has_status", "key_plans", "key_set", "maybe_aws", "maybe_sql", "name_steps"
+    )
 
-    @classmethod
-    def of(cls, keys: Tuple[str, ...]) -> _Shape:
-        return cls(
-            http.has_http(keys),
-            not _STATUS_KEYS.isdisjoint(keys),
-            not aws.AWS_CALL_MARKERS.isdisjoint(keys),
-            not _DB_SYSTEM_KEYS.isdisjoint(keys),
-        )
+    def __init__(self, keys: Tuple[str, ...]) -> None:
+        self.key_set = frozenset(keys)
+        self.has_http = http.has_http(keys)
+        """The span may get an ``http`` block."""
+        self.has_status = not _STATUS_KEYS.isdisjoint(keys)
+        """An HTTP status key is present (else there is no status to read)."""
+        self.maybe_aws = not aws.AWS_CALL_MARKERS.isdisjoint(keys)
+        """A key :func:`aws.is_aws_call` reads is present (else it is false)."""
+        self.maybe_sql = not _DB_SYSTEM_KEYS.isdisjoint(keys)
+        """A ``db.system`` key is present (else there is no ``sql`` block)."""
+        self.key_plans: List[Optional[attributes.KeyPlan]] = [None] * len(_EXCLUDES)
+        """:func:`attributes.key_plan` per :data:`_EXCLUDES` entry, made when first used."""
+        self.name_steps: Dict[int, Tuple[names.NameStep, ...]] = {}
+        """:func:`names.call_name_steps` by ``id`` of the span kind (at most five)."""
 
 
 # --- times --------------------------------------------------------------------------------

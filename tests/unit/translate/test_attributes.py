@@ -57,9 +57,11 @@ def document(
     }
     if not is_segment:
         doc.update(type="subsegment", parent_id="53995c3f42cd8ad8")
+    attrs_of_span = dict(span.attributes or {})
     attributes.apply(
-        doc, dict(span.attributes or {}), span.events, span.dropped_events, span.links,
-        span.dropped_links, options, exclude, is_segment,
+        doc, attrs_of_span, span.events, span.dropped_events, span.links,
+        span.dropped_links, options, is_segment,
+        attributes.key_plan(tuple(attrs_of_span), exclude),
     )
     return assert_valid_document(doc)
 
@@ -374,7 +376,7 @@ def test_events_dropped_by_sdk_limit_are_counted(recorder: SpanRecorder) -> None
     doc: Dict[str, Any] = {}
     attributes.apply(
         doc, {}, finished.events, finished.dropped_events, finished.links,
-        finished.dropped_links, OPTIONS, frozenset(), True,
+        finished.dropped_links, OPTIONS, True, attributes.key_plan((), frozenset()),
     )
     assert doc["metadata"]["default"][EVENTS_DROPPED_KEY] == 2 + 128 - MAX_EVENTS
 
