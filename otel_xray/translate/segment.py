@@ -64,7 +64,9 @@ class Translated(NamedTuple):
     """Sent standalone, the root is a segment (False: a subsegment, e.g. on Lambda)."""
 
 
-def is_document_root(parent: Optional[SpanContext], kind: SpanKind, lambda_mode: bool) -> bool:
+def is_document_root(
+    parent: Optional[SpanContext], kind: SpanKind, lambda_mode: Optional[bool]
+) -> bool:
     """A span with no ``parent``, a remote parent, or kind SERVER/CONSUMER starts a document.
 
     In ``lambda_mode`` only the first two count: the function's SERVER/CONSUMER spans nest
@@ -131,7 +133,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     else:
         trace_id, span_id = context.trace_id, context.span_id
     lambda_mode = options.lambda_mode
-    is_root = is_document_root(parent, kind, bool(lambda_mode))
+    is_root = is_document_root(parent, kind, lambda_mode)
     as_segment = is_root and not (lambda_mode and parent is not None)
     outgoing = kind is _CLIENT or kind is _PRODUCER
     # printf-style: the fastest way to format an int as hex (f-strings take twice as long).
@@ -203,7 +205,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     sql_block = sql.sql_block(attrs) if shape.maybe_sql else None
     if sql_block:
         body["sql"] = sql_block
-    variant = 2 * is_aws + bool(sql_block)
+    variant = (2 if is_aws else 0) + (1 if sql_block else 0)
     plan = shape.key_plans[variant]
     if plan is None:
         plan = shape.key_plans[variant] = attributes.key_plan(keys, _EXCLUDES[variant])

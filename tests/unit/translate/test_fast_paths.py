@@ -199,3 +199,29 @@ def test_segments_of_many_resources_each_get_their_own_fields() -> None:
     assert [(doc["name"], doc["service"]["version"]) for doc in docs] == [
         (f"svc-{i}", f"1.{i}") for i in range(100)
     ] * 2
+
+
+def test_name_sources_follow_each_spans_kind(recorder: SpanRecorder) -> None:
+    # Same keys, in the same order: one remembered key set, one name per kind.
+    attributes = {"url.full": "https://api.example.com/v1/items"}
+    spans = [
+        recorder.span("fetch", kind=kind, parent="local", attributes=attributes)
+        for kind in (SpanKind.CLIENT, SpanKind.INTERNAL, SpanKind.CLIENT)
+    ]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    assert [doc["name"] for doc in docs] == ["api.example.com", "fetch", "api.example.com"]
+
+
+def test_metadata_follows_each_spans_own_key_order(recorder: SpanRecorder) -> None:
+    spans = [
+        recorder.span("s", parent="local", attributes=dict(pairs))
+        for pairs in ([("a", 1), ("b", 2)], [("b", 2), ("a", 1)], [("a", 1), ("b", 2)])
+    ]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    assert [list(doc["metadata"]["default"].items()) for doc in docs] == [
+        [("a", 1), ("b", 2)], [("b", 2), ("a", 1)], [("a", 1), ("b", 2)]
+    ]
