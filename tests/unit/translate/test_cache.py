@@ -13,7 +13,7 @@ import signal
 import threading
 import warnings
 from types import ModuleType
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -59,49 +59,46 @@ def test_translate_submodule_can_be_imported_by_its_dotted_name() -> None:
 @posix_only
 def test_child_forked_while_another_thread_held_every_translate_lock_translates() -> None:
     locks = list(_module_locks())
-    held, release = threading.Event(), threading.Event()
 
-    def hold() -> None:
+    def hold(ready: threading.Event, done: threading.Event) -> None:
         for lock in locks:
             lock.acquire()
-        held.set()
-        release.wait()
+        ready.set()
+        done.wait()
         for lock in reversed(locks):
             lock.release()
 
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    held.wait()
-    try:
-        status = _fork_and_translate()
-    finally:
-        release.set()
-        thread.join()
+    status = _fork_while(hold)
 
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, _describe(status)
 
 
 @posix_only
 def test_child_forked_while_another_thread_translates_translates() -> None:
-    stop, running = threading.Event(), threading.Event()
-
-    def churn() -> None:
+    def churn(ready: threading.Event, done: threading.Event) -> None:
         index = 0
-        while not stop.is_set():
+        while not done.is_set():
             to_document(_span(index), OPTIONS)  # new resource, names, keys: cache writes
             index += 1
-            running.set()
+            ready.set()
 
-    thread = threading.Thread(target=churn, daemon=True)
-    thread.start()
-    running.wait()
-    try:
-        status = _fork_and_translate()
-    finally:
-        stop.set()
-        thread.join()
+    status = _fork_while(churn)
 
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, _describe(status)
+
+
+def _fork_while(background: Callable[[threading.Event, threading.Event], None]) -> int:
+    """Run ``background(ready, done)`` in a thread; once it set ``ready``, fork and
+    translate in the child; then set ``done``. Returns the child's wait status."""
+    ready, done = threading.Event(), threading.Event()
+    thread = threading.Thread(target=background, args=(ready, done), daemon=True)
+    thread.start()
+    ready.wait()
+    try:
+        return _fork_and_translate()
+    finally:
+        done.set()
+        thread.join()
 
 
 def _fork_and_translate() -> int:
