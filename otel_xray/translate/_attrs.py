@@ -38,6 +38,27 @@ def first_int(attrs: Attributes, *keys: str) -> Optional[int]:
     return None
 
 
+def as_int(value: object, maximum: int) -> Optional[int]:
+    """An int in 0..``maximum`` from an int, integral float or decimal string; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not value.is_integer():  # also NaN and infinities
+            return None
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        # isascii: "²".isdigit() is true but int("²") raises.
+        if not (0 < len(text) <= 20 and text.isascii() and text.isdigit()):
+            return None
+        number = int(text)
+    else:
+        return None
+    return number if 0 <= number <= maximum else None
+
+
 def nonempty_str(value: object) -> Optional[str]:
     """``value`` if it is a non-empty ``str``, else ``None``."""
     return value if isinstance(value, str) and value else None

@@ -55,7 +55,7 @@ from opentelemetry.semconv.attributes.telemetry_attributes import (
 )
 
 from ..config import TranslateOptions
-from ._attrs import bounded_text, text_of
+from ._attrs import as_int, bounded_text, text_of
 from ._cache import BoundedCache
 from .attributes import metadata_key, to_json_value
 
@@ -79,6 +79,8 @@ _ECS_ORIGIN = "AWS::ECS::Container"
 _AWS = "aws"
 _EC2, _ECS, _EKS, _BEANSTALK = "aws_ec2", "aws_ecs", "aws_eks", "aws_elastic_beanstalk"
 
+#: Largest Beanstalk ``deployment_id`` sent (exact in every JSON reader).
+_MAX_DEPLOYMENT_ID = 2**53
 #: At most this many ``cloudwatch_logs`` entries.
 MAX_LOG_GROUPS = 50
 _CacheKey = Tuple[int, bool, Tuple[str, ...]]
@@ -233,20 +235,10 @@ def _beanstalk(attrs: Mapping[str, Any]) -> Dict[str, Any]:
         block["version_label"] = label
     # Only a real deployment number: the SDK's default service.instance.id is a UUID
     # (the Collector would send 0 for it).
-    deployment = _integer(attrs.get(SERVICE_INSTANCE_ID))
+    deployment = as_int(attrs.get(SERVICE_INSTANCE_ID), _MAX_DEPLOYMENT_ID)
     if deployment is not None:
         block["deployment_id"] = deployment
     return block
-
-
-def _integer(value: Any) -> Optional[int]:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
-        return int(value.strip())
-    return None
 
 
 def _xray(attrs: Mapping[str, Any]) -> Dict[str, Any]:

@@ -108,6 +108,18 @@ BLOCK_CASES = [
         {"version_label": "v7"},
         id="beanstalk-without-deployment-number",  # the SDK's service.instance.id is a UUID
     ),
+    *[
+        pytest.param(
+            {**AWS, "cloud.platform": "aws_elastic_beanstalk", "service.version": "v7",
+             "service.instance.id": instance_id},
+            "elastic_beanstalk",
+            {"version_label": "v7"},
+            id=f"beanstalk-without-deployment-number-from-{label}",
+        )
+        for label, instance_id in [
+            ("non-ascii-digit", "\u00b2"), ("int-beyond-json", 10**30), ("negative-int", -4),
+        ]
+    ],
 ]
 
 
