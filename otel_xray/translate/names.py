@@ -237,8 +237,11 @@ def _local_service(attrs: Attributes, server_service: str) -> str:
 
 
 def _first_clean_step(key: str) -> NameStep:
+    """The step naming a span after the value of ``key``, cleaned."""
+
     def step(attrs: Attributes, server_service: str) -> str:
-        return _clean(nonempty_str(attrs.get(key)))
+        value = attrs.get(key)
+        return clean_name(value) if isinstance(value, str) and value else ""
 
     return step
 

@@ -149,25 +149,20 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         # Keyed by the kind's id: hashing an Enum member is a Python-level call.
         steps = shape.name_steps.get(id(kind))
         if steps is None:
-            steps = shape.name_steps[id(kind)] = names.call_name_steps(kind, shape.key_set)
+            steps = names.call_name_steps(kind, shape.key_set)
+            if type(kind) is SpanKind:  # its five members live forever: their ids stay theirs
+                shape.name_steps[id(kind)] = steps
         service = (
             _resource_names(span_resource)[0]
             if kind is _SERVER and span_resource is not None else ""
         )
         name = names.call_name(span_name, kind, attrs, service, steps)
     body: Document = {"name": name, "id": span_hex}
-    if (
-        type(start_time) is int
-        and 0 <= start_time <= _MAX_TIME_NS
-        and (end_time is None or (type(end_time) is int and start_time <= end_time <= _MAX_TIME_NS))
-    ):
+    if type(start_time) is int is type(end_time) and 0 <= start_time <= end_time <= _MAX_TIME_NS:
         body["start_time"] = start_time / 1e9
-        if end_time is None:
-            body["in_progress"] = True
-        else:
-            body["end_time"] = end_time / 1e9
+        body["end_time"] = end_time / 1e9
         clamped = None
-    else:
+    else:  # also a span still running (no end time)
         clamped = _clamp_times(body, start_time, end_time)
 
     is_aws = shape.maybe_aws and aws.is_aws_call(attrs)
@@ -259,7 +254,7 @@ class _Shape:
         self.key_plans: List[Optional[attributes.KeyPlan]] = [None] * len(_EXCLUDES)
         """:func:`attributes.key_plan` per :data:`_EXCLUDES` entry, made when first used."""
         self.name_steps: Dict[int, Tuple[names.NameStep, ...]] = {}
-        """:func:`names.call_name_steps` by ``id`` of the span kind (at most five)."""
+        """:func:`names.call_name_steps` by ``id`` of the :class:`SpanKind` member."""
 
 
 # --- times --------------------------------------------------------------------------------
