@@ -15,7 +15,7 @@ from otel_xray.ids import XRayIdGenerator
 from otel_xray.propagation import TRACE_HEADER, XRayPropagator
 from otel_xray.sampling import XRayParentBased
 from otel_xray.sampling.remote import RULES_TTL_SECONDS, RulesSampler, parse_sampler_arg
-from otel_xray.translate import translate
+from otel_xray.translate import to_document
 from tests.support.daemon_tcp import default_rule, rule, target
 from tests.support.helpers import assert_valid_document
 
@@ -196,7 +196,7 @@ def test_the_rule_name_reaches_the_segment_where_the_native_sdk_puts_it() -> Non
         "GET /api", kind=SpanKind.SERVER, attributes=API
     ) as server, provider.get_tracer("t").start_as_current_span("child") as child:
         pass
-    document = assert_valid_document(translate(server, TranslateOptions(lambda_mode=False)))
+    document = assert_valid_document(to_document(server, TranslateOptions(lambda_mode=False)))
     assert document["aws"]["xray"]["sampling_rule_name"] == "api"
     assert "aws.xray.sampling_rule_name" not in document.get("metadata", {}).get("default", {})
     assert "aws.xray.sampling_rule_name" not in (child.attributes or {})
