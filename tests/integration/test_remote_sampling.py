@@ -25,6 +25,7 @@ from otel_xray.sampling import XRayRemoteSampler
 from otel_xray.sampling.client import ApiClient, DaemonClient
 from otel_xray.sampling.remote import Poller, RulesSampler
 from tests.support.daemon_tcp import FakeDaemonTcp, default_rule, rule, target
+from tests.support.process import run_forked
 
 T0 = 1_700_000_000.0
 HIGH = (0x5759E988 << 96) | ((1 << 64) - 1)
@@ -363,22 +364,17 @@ def test_a_forked_child_polls_for_itself_with_its_own_client_id(
     try:
         wait_until(lambda: sampler.rules.fetched_at is not None)
         parent_id = sampler.poller.client_id
-        pid = os.fork()
-        if pid == 0:  # the child: its first decision restarts the poller
-            code = 1
-            try:
-                sampler.should_sample(None, HIGH, "x")
-                deadline = time.monotonic() + 10
-                while sampler.poller.stats()["rules_polls"] == 0:
-                    if time.monotonic() > deadline:
-                        raise AssertionError("the child did not poll")
-                    time.sleep(0.01)
-                sampler.poller.poll_targets()
-                code = 0 if sampler.poller.client_id != parent_id else 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        def child() -> bool:  # its first decision restarts the poller
+            sampler.should_sample(None, HIGH, "x")
+            deadline = time.monotonic() + 10
+            while sampler.poller.stats()["rules_polls"] == 0:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the child did not poll")
+                time.sleep(0.01)
+            sampler.poller.poll_targets()
+            return sampler.poller.client_id != parent_id
+
+        assert run_forked(child, 30.0) == 0
         reported = daemon_tcp.wait_for("/SamplingTargets")
         assert reported[0]["SamplingStatisticsDocuments"][0]["ClientID"] != parent_id
         assert len(daemon_tcp.bodies("/GetSamplingRules")) >= 2

@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 import pytest
 from opentelemetry.util._importlib_metadata import entry_points
 
+from tests.support.daemon_tcp import FakeDaemonTcp, default_rule
 from tests.support.helpers import assert_valid_document, walk
 from tests.support.udp import UdpListener
 
@@ -52,7 +53,7 @@ def run_app(listener: UdpListener, setup: Dict[str, str], *headers: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "_X_"))}
     env.update(setup)
     env["OTEL_SERVICE_NAME"] = "zero-code-app"
-    env["AWS_XRAY_DAEMON_ADDRESS"] = listener.address
+    env.setdefault("AWS_XRAY_DAEMON_ADDRESS", listener.address)  # unless the setup names one
     result = subprocess.run(
         [str(INSTRUMENT), sys.executable, str(APP), *headers],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
@@ -113,12 +114,18 @@ def test_distro_on_lambda_defaults_to_the_lambda_propagator(udp_listener: UdpLis
 _ACCESS_LOG = re.compile(r'^\S+ - - \[[^]]*\] "')
 
 
-def test_readme_setup_logs_nothing_at_warning_or_above(udp_listener: UdpListener) -> None:
+def test_readme_setup_logs_nothing_at_warning_or_above(
+    udp_listener: UdpListener, daemon_tcp: FakeDaemonTcp
+) -> None:
     """The README's install line brings opentelemetry-distro, so its configurator is
-    installed beside ours; choosing ours is no reason for a warning."""
+    installed beside ours; choosing ours is no reason for a warning. The daemon is complete:
+    UDP for documents, TCP for the sampling rules."""
     configurators = {ep.name for ep in entry_points(group="opentelemetry_configurator")}
     assert {"configurator", "otel_xray"} <= configurators
-    stderr = run_app(udp_listener, SETUPS["distro"], f"Root={ROOT};Parent={PARENT};Sampled=1")
+    daemon_tcp.rules = [default_rule(1.0, 1)]
+    setup = dict(SETUPS["distro"],
+                 AWS_XRAY_DAEMON_ADDRESS=f"tcp:{daemon_tcp.address} udp:{udp_listener.address}")
+    stderr = run_app(udp_listener, setup, f"Root={ROOT};Parent={PARENT};Sampled=1")
     assert len(segments(udp_listener.wait_for(2), ROOT)) == 2
     # Nothing in the app configures logging: Python's last-resort handler prints every
     # record at WARNING or above, from any logger, as a line on stderr.

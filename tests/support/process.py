@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from typing import Callable
 
 import pytest
@@ -29,7 +30,9 @@ def run_forked(child: Callable[[], bool], timeout: float) -> int:
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    with warnings.catch_warnings():  # 3.12+ warns about forking a process with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 2
         try:
