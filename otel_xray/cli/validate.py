@@ -65,7 +65,9 @@ _ORIGINS = (
     "AWS::EKS::Container", "AWS::ElasticBeanstalk::Environment", "AWS::AppRunner::Service",
     "AWS::Lambda::Function",
 )
-_NATIVE = "sent by the native X-Ray SDKs; X-Ray accepts it"
+#: Why a :class:`Note` is only a note.
+NATIVE = "outside the documented format, sent by the native X-Ray SDKs (X-Ray accepts it)"
+UNKNOWN = "not in the X-Ray document format (X-Ray accepts the document, ignores the field)"
 
 _shown = reprlib.Repr()
 _shown.maxlevel, _shown.maxstring, _shown.maxother = 3, 80, 80
@@ -74,7 +76,25 @@ _shown.maxlist = _shown.maxdict = _shown.maxtuple = 4
 
 def show(value: Any) -> str:
     """``repr`` for messages, bounded in length and depth (any JSON value is safe)."""
-    return _shown.repr(value)
+    try:
+        return _shown.repr(value)
+    except ValueError:  # an integer too long to print (sys.get_int_max_str_digits)
+        return f"<{type(value).__name__}>"
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something outside the documented format that X-Ray accepts: where, and why it is fine.
+
+    ``field`` has ``[]`` in place of indices (``subsegments[].namespace 'local'``), so the
+    notes of many documents add up; ``reason`` is :data:`NATIVE` or :data:`UNKNOWN`.
+    """
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
 
 
 @dataclass
@@ -89,9 +109,8 @@ class Report:
     """What X-Ray would reject the document for, each as ``"path: message"``."""
     warnings: List[str] = field(default_factory=list)
     """What X-Ray would accept but silently ignore or lose."""
-    notes: List[str] = field(default_factory=list)
-    """What is outside the documented format but accepted by X-Ray, each once, with
-    ``subsegments[]`` in place of indices (``"subsegments[].namespace: …"``)."""
+    notes: List[Note] = field(default_factory=list)
+    """What is outside the documented format but accepted by X-Ray, each once."""
 
     @property
     def ok(self) -> bool:
@@ -201,7 +220,7 @@ class _Checker:
     def __init__(self) -> None:
         self.errors: List[str] = []
         self.warnings: List[str] = []
-        self.notes: List[str] = []
+        self.notes: List[Note] = []
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append(f"{path or '(document)'}: {message}")
@@ -209,9 +228,9 @@ class _Checker:
     def ignored(self, path: str, message: str) -> None:
         self.warnings.append(f"{path or '(document)'}: {message}")
 
-    def outside(self, path: str, message: str) -> None:
+    def outside(self, path: str, reason: str, detail: str = "") -> None:
         generic = _NESTING.sub("subsegments[].", _INDEX.sub("[]", path))
-        self.notes.append(f"{generic or '(document)'}: {message}")
+        self.notes.append(Note(f"{generic} {detail}".strip(), reason))
 
     # -- documents ----------------------------------------------------------------------
 
@@ -255,18 +274,16 @@ class _Checker:
                 self.fail(path, f"required field '{name}' is missing")
         for name in doc:
             if name in native:
-                self.outside(_join(path, name),
-                             f"documented for top-level documents only ({_NATIVE})")
+                self.outside(_join(path, name), NATIVE)
             elif name not in allowed:
-                self.outside(_join(path, name), "unknown field (not in the X-Ray document "
-                                                 "format; X-Ray ignores it)")
+                self.outside(_join(path, name), UNKNOWN)
         has_end, in_progress = "end_time" in doc, doc.get("in_progress")
         if not has_end and in_progress is not True:
             self.fail(path, "needs 'end_time' or 'in_progress': true")
         elif has_end and in_progress is True:
             self.fail(path, "has both 'end_time' and 'in_progress': true")
         elif has_end and in_progress is False:
-            self.outside(_join(path, "in_progress"), f"false next to 'end_time' ({_NATIVE})")
+            self.outside(_join(path, "in_progress"), NATIVE, "false next to end_time")
 
     def segment_only(self, doc: Dict[str, Any]) -> None:
         self.check(doc, "user", self.str250)
@@ -332,7 +349,7 @@ class _Checker:
 
     def namespace(self, value: Any, path: str) -> None:
         if value == "local":
-            self.outside(path, f"'local' ({_NATIVE}; documented: omitted for local work)")
+            self.outside(path, NATIVE, "'local'")
         elif value not in _NAMESPACES:
             self.fail(path, f"must be 'aws' or 'remote', got {show(value)}")
 
@@ -399,10 +416,9 @@ class _Checker:
                 rule(element, where)
             elif native is not None and key in native:
                 native[key](element, where)
-                self.outside(where, f"not in the documented format ({_NATIVE})")
+                self.outside(where, NATIVE)
             else:
-                self.outside(where, "unknown field (not in the X-Ray document format; "
-                                    "X-Ray ignores it)")
+                self.outside(where, UNKNOWN)
 
     def open_object(self, value: Any, path: str, rules: Mapping[str, Rule]) -> None:
         """An object whose listed keys are checked; other keys are allowed."""
@@ -537,8 +553,13 @@ def _join(path: str, key: str) -> str:
 __all__ = [
     "MAX_ANNOTATIONS_PER_TRACE",
     "MAX_DOCUMENT_BYTES",
+    "MAX_ACCEPTED_DOCUMENT_BYTES",
     "MAX_TRACE_BYTES",
+    "NATIVE",
+    "UNKNOWN",
+    "Note",
     "Report",
     "check_document",
     "check_trace",
+    "show",
 ]
