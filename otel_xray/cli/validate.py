@@ -295,8 +295,7 @@ class _Checker:
         if service is not None:
             self.closed_object(service, "service", {"version": self.string},
                                native={"runtime": self.string,
-                                       "runtime_version": self.string,
-                                       "name": self.string})
+                                       "runtime_version": self.string})
         self.check(doc, "resource_arn", self.string)
 
     def body(self, doc: Dict[str, Any], path: str) -> List[Tuple[Any, str]]:
