@@ -69,6 +69,7 @@ _ORIGINS = (
 NATIVE = "outside the documented format, sent by the native X-Ray SDKs (X-Ray accepts it)"
 UNKNOWN = "not in the X-Ray document format (X-Ray accepts the document, ignores the field)"
 
+_MAX_SHOWN = 120
 _shown = reprlib.Repr()
 _shown.maxlevel, _shown.maxstring, _shown.maxother = 3, 80, 80
 _shown.maxlist = _shown.maxdict = _shown.maxtuple = 4
@@ -77,9 +78,10 @@ _shown.maxlist = _shown.maxdict = _shown.maxtuple = 4
 def show(value: Any) -> str:
     """``repr`` for messages, bounded in length and depth (any JSON value is safe)."""
     try:
-        return _shown.repr(value)
+        text = _shown.repr(value)
     except ValueError:  # an integer too long to print (sys.get_int_max_str_digits)
         return f"<{type(value).__name__}>"
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
 @dataclass(frozen=True)
