@@ -122,6 +122,8 @@ class Printer:
         except OSError as exc:
             name = getattr(out_file, "name", "the --out file")
             self.out_file = None
+            with contextlib.suppress(OSError):  # what is still buffered cannot be written
+                out_file.close()
             self._write(self.err, f"otel-xray listen: cannot write to {name}: {exc}; "
                                   f"documents are no longer saved there (free some space "
                                   f"or choose another --out file)")

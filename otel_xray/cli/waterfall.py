@@ -155,10 +155,15 @@ def _data(doc: Dict[str, Any], separator: str) -> str:
     metadata = doc.get("metadata")
     if isinstance(metadata, dict) and metadata:
         parts.append("metadata " + "; ".join(
-            f"{namespace}: {', '.join(keys) if isinstance(keys, dict) else show(keys)}"
-            for namespace, keys in metadata.items()
+            f"{namespace}: {_keys(values)}" for namespace, values in metadata.items()
         ))
     return separator.join(parts)
+
+
+def _keys(values: Any) -> str:
+    if not isinstance(values, dict):
+        return show(values)
+    return ", ".join(values) if values else "(empty)"
 
 
 def _value(value: Any) -> str:
