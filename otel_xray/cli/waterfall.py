@@ -4,7 +4,7 @@
 
     Trace 1-6761f0a2-5c1b9e8d7f3a2b4c6d8e0f12  2 segments, 6 subsegments, 41.3 ms
       frontend                      41.3 ms |██████████████████████████████| 200
-          user alice · annotations order_id=7 · metadata default: cart
+        ↳ user alice · annotations order_id=7 · metadata default: cart
         127.0.0.1:8001     remote   35.0 ms |  ████████████████████████    | 200
           orders                    33.1 ms |  ███████████████████████     | 200
 
@@ -58,7 +58,7 @@ def can_draw_blocks(stream: IO[str]) -> bool:
     """Whether the stream's encoding can show the block characters of the time bar."""
     encoding = getattr(stream, "encoding", None) or "ascii"
     try:
-        "█·".encode(encoding)
+        "█·↳".encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return False
     return True
@@ -73,6 +73,7 @@ class Style:
         self.empty = " "
         self.ellipsis = "…" if blocks else "~"
         self.separator = " · " if blocks else " | "
+        self.data_mark = "↳ " if blocks else "> "
 
     def __call__(self, text: str, *styles: str) -> str:
         if not self.color or not styles or not text:
@@ -123,8 +124,8 @@ def render(
         lines.append(_line(node, depth, start, total, label_width, bar_width, style))
         data = _data(node.doc, style.separator)
         if data:
-            indent = "  " * (depth + 2)
-            lines.append(indent + style(_cut(data, _MAX_DATA, style.ellipsis), "dim"))
+            text = style.data_mark + _cut(data, _MAX_DATA, style.ellipsis)
+            lines.append("  " * (depth + 2) + style(text, "dim"))
     for warning in trace.warnings() if warnings is None else warnings:
         lines.append(style(f"  ! {warning}", "yellow"))
     for note in note_lines(trace):

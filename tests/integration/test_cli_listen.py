@@ -357,7 +357,7 @@ def test_the_complete_native_segment_replaces_its_in_progress_one(native: Native
 
 def test_native_annotations_metadata_and_user_are_shown(native: NativeSdkRun) -> None:
     lines = render(native.trace, Style()).splitlines()
-    assert lines[2].strip() == "user alice · annotations order_id=7 · metadata shop: cart"
+    assert lines[2] == "    ↳ user alice · annotations order_id=7 · metadata shop: cart"
 
 
 # --- the command --------------------------------------------------------------------------

@@ -322,7 +322,7 @@ def test_user_annotations_and_metadata_keys_are_shown_under_the_line() -> None:
                          annotations={"order_id": 7, "tier": "gold", "paid": True},
                          metadata={"default": {"cart": [1], "total": 3}, "debug": {}}))
     assert lines(trace)[2] == (
-        '    user alice · annotations order_id=7 tier="gold" paid=true'
+        '    ↳ user alice · annotations order_id=7 tier="gold" paid=true'
         " · metadata default: cart, total; debug: (empty)"
     )
 
@@ -332,8 +332,8 @@ def test_data_line_is_indented_under_its_node_and_cut() -> None:
         doc("work", "b", 0.1, 0.5, annotations={f"key{i}": "v" * 20 for i in range(20)}),
     ]))
     row = lines(trace)[3]
-    assert row.startswith("      annotations key0=") and row.endswith("…")
-    assert len(row) == 6 + 110
+    assert row.startswith("      ↳ annotations key0=") and row.endswith("…")
+    assert len(row) == 6 + 2 + 110
 
 
 def test_node_without_user_annotations_or_metadata_has_no_data_line() -> None:
@@ -343,7 +343,7 @@ def test_node_without_user_annotations_or_metadata_has_no_data_line() -> None:
 def test_ascii_terminal_gets_an_ascii_separator() -> None:
     trace = trace_of(top("api", "a", 0, 1, user="alice", annotations={"k": 1}))
     text = render(trace, Style(color=False, blocks=False))
-    assert "user alice | annotations k=1" in text
+    assert "\n    > user alice | annotations k=1" in text
 
 
 def test_notes_are_summed_up_under_the_waterfall_one_line_per_reason() -> None:
