@@ -111,8 +111,8 @@ class Listener:
     - ``on_datagram(received)`` for every datagram, after it was checked;
     - ``on_trace(trace, warnings)`` when a trace has been quiet for ``quiet_after``
       seconds, or is flushed. A document that arrives later for a reported trace re-opens
-      it: it is reported again, complete (:attr:`Trace.late_documents` says how many
-      documents are new).
+      it: it is reported again, complete (while ``on_trace`` runs,
+      :attr:`Trace.late_documents` says how many documents are new).
 
     An exception from a callback is logged and counted in :attr:`Stats.errors`; the
     listener carries on. ``clock`` (monotonic seconds) decides when a trace is quiet; tests
@@ -209,7 +209,7 @@ class Listener:
             time.sleep(min(0.02, idle))
 
     def wait_for_documents(self, count: int, timeout: float = 10.0) -> bool:
-        """Wait until ``count`` datagrams arrived; False if ``timeout`` passed first."""
+        """Wait until ``count`` datagrams arrived and were handled; False on ``timeout``."""
         deadline = time.monotonic() + timeout
         while self.stats.datagrams < count:
             if time.monotonic() >= deadline:
@@ -243,11 +243,13 @@ class Listener:
             return
         self._last_datagram = time.monotonic()
         with self._lock:
-            self.stats.datagrams += 1
             try:
                 self._handle(data, source)
             except Exception as exc:  # one datagram never stops the listener
                 self._failed("handling a datagram", exc)
+            finally:
+                # Last, so whoever waits for the count sees the datagram fully handled.
+                self.stats.datagrams += 1
 
     def _handle(self, data: bytes, source: Tuple[Any, ...]) -> None:
         received = check_datagram(data, source)
