@@ -43,16 +43,16 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions
+from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions, on_lambda
 from .emit import Emitter
 from .emit.address import ENV_DAEMON_ADDRESS
-from .emit.udp import UdpEmitter
+from .emit.transport import transport_emitter, transport_name
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
 from .propagation import XRayLambdaPropagator, XRayPropagator
-from .sampling import XRayParentBased
+from .sampling import XRayParentBased, XRayRemoteSampler
 
-__all__ = ["configure"]
+__all__ = ["configure", "stats"]
 
 _log = logging.getLogger("otel_xray.bootstrap")
 
@@ -68,6 +68,17 @@ _lock = threading.Lock()
 _installed: Optional[_Installation] = None
 
 
+def _new_lock_in_child() -> None:
+    # A thread of the parent may have held the lock at fork(): the child's would stay
+    # locked for ever, and configure() in the child would hang.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def configure(
     service_name: Optional[str] = None,
     *,
@@ -76,6 +87,7 @@ def configure(
     sampler: Optional[Sampler] = None,
     resource_attributes: Optional[Mapping[str, AttributeValue]] = None,
     emitter: Optional[Emitter] = None,
+    flush_on_exit_signals: bool = False,
 ) -> TracerProvider:
     """Send this process's traces to AWS X-Ray; return the global ``TracerProvider``.
 
@@ -89,9 +101,16 @@ def configure(
         sampler: decides new traces and requests whose header asks for a decision
             (``Sampled=?``). Wrapped in :class:`~otel_xray.sampling.XRayParentBased`, so a
             ``Sampled=0/1`` from the caller always wins. Default: ``OTEL_TRACES_SAMPLER``,
-            else sample everything.
+            else the X-Ray console's sampling rules (:class:`~otel_xray.XRayRemoteSampler`,
+            as the native SDK), else on Lambda sample everything (Lambda decides).
         resource_attributes: extra resource attributes (they win over the detected ones).
-        emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``.
+        emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``. Default:
+            ``OTEL_EXPORTER_XRAY_TRANSPORT`` (``udp``, ``tcp`` or ``api``), else UDP.
+        flush_on_exit_signals: on ``SIGTERM`` (and ``SIGHUP``), send what is finished
+            before the process ends: flush (at most 5 s), then run the handler the
+            application had installed, or the signal's default action. Off by default:
+            without it a signal that kills the process loses the traces of its last
+            moments (see docs/guarantees.md). Needs the main thread.
 
     The provider gets X-Ray trace ids and AWS platform attributes detected from the
     environment (Lambda, ECS; no network calls). The global propagator becomes
@@ -105,10 +124,33 @@ def configure(
     """
     if options is None:
         options = TranslateOptions.from_env()
-    processor = XRaySpanProcessor(emitter or _udp_emitter(daemon_address), options=options)
+    processor = XRaySpanProcessor(emitter or _emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
+    if flush_on_exit_signals:
+        from .exit_signals import flush_on_signals
+
+        flush_on_signals(provider)
     return provider
+
+
+def stats() -> Dict[str, int]:
+    """The counters of the X-Ray processor that :func:`configure` (or the ``otel_xray``
+    distro) installed -- spans received, sent, dropped by reason, the emitter's... (see
+    :meth:`XRaySpanProcessor.stats <otel_xray.processor.XRaySpanProcessor.stats>`); an
+    empty mapping when nothing is installed."""
+    installed = _installed
+    if installed is None:
+        return {}
+    processor = installed.processor.processor
+    collect = getattr(processor, "stats", None)
+    if collect is None:
+        return {}
+    try:
+        return dict(collect())
+    except Exception:
+        _log.debug("stats() of %r failed", processor, exc_info=True)
+        return {}
 
 
 def default_propagator(on_lambda: bool) -> TextMapPropagator:
@@ -117,11 +159,11 @@ def default_propagator(on_lambda: bool) -> TextMapPropagator:
     return CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), xray])
 
 
-def _udp_emitter(daemon_address: Optional[str]) -> UdpEmitter:
+def _emitter(daemon_address: Optional[str]) -> Emitter:
     from_env = os.environ.get(ENV_DAEMON_ADDRESS, "").strip()
     if from_env and daemon_address is not None and daemon_address != from_env:
         _log.info("%s=%s overrides daemon_address=%r", ENV_DAEMON_ADDRESS, from_env, daemon_address)
-    return UdpEmitter(None if from_env else daemon_address)
+    return transport_emitter(None if from_env else daemon_address)
 
 
 # -- the provider -------------------------------------------------------------------------
@@ -150,9 +192,10 @@ def _install(
             return _installed.provider
         if isinstance(current, TracerProvider):
             return _join_existing(current, processor)
+        resource = build_resource(service_name, resource_attributes)
         provider = TracerProvider(
-            sampler=xray_sampler(sampler),
-            resource=build_resource(service_name, resource_attributes),
+            sampler=xray_sampler(sampler, resource),
+            resource=resource,
             id_generator=XRayIdGenerator(),
         )
         slot = _ReplaceableProcessor(processor)
@@ -222,7 +265,15 @@ class _ReplaceableProcessor(SpanProcessor):
 
     def replace(self, processor: SpanProcessor) -> None:
         old, self._processor = self._processor, processor
-        old.shutdown()  # flushes what the old one holds
+        # Flush what the old one holds; an emitter the new one reuses must stay open.
+        if (
+            isinstance(old, XRaySpanProcessor)
+            and isinstance(processor, XRaySpanProcessor)
+            and old.emitter is processor.emitter
+        ):
+            old.stop(close_emitter=False)
+        else:
+            old.shutdown()
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._processor.on_start(span, parent_context=parent_context)
@@ -243,11 +294,32 @@ class _ReplaceableProcessor(SpanProcessor):
 # -- sampler and resource -------------------------------------------------------------------
 
 
-def xray_sampler(sampler: Optional[Sampler] = None) -> XRayParentBased:
-    """``sampler`` (default: ``OTEL_TRACES_SAMPLER``, else always on) as X-Ray parent-based."""
-    if isinstance(sampler, XRayParentBased):
-        return sampler
-    return XRayParentBased(sampler if sampler is not None else _sampler_from_env())
+def xray_sampler(
+    sampler: Optional[Sampler] = None, resource: Optional[Resource] = None
+) -> XRayParentBased:
+    """``sampler`` as X-Ray parent-based. Default: ``OTEL_TRACES_SAMPLER``, else the X-Ray
+    console's rules for ``resource`` (always on under Lambda, which decides itself)."""
+    if sampler is None and not os.environ.get(ENV_TRACES_SAMPLER, "").strip():
+        return _default_sampler(resource)
+    root = sampler if sampler is not None else _sampler_from_env()
+    return root if isinstance(root, XRayParentBased) else XRayParentBased(root)
+
+
+def _default_sampler(resource: Optional[Resource]) -> XRayParentBased:
+    """The native SDK's default: the console's rules, through the daemon (or the API when
+    that is the transport). On Lambda the function's trace header decides."""
+    if on_lambda():
+        return XRayParentBased(ALWAYS_ON)
+    if transport_name() == "api":
+        from .emit.api import _make_client
+
+        try:
+            return XRayRemoteSampler(resource, xray_client=_make_client(None, None))
+        except (ImportError, ValueError) as exc:
+            _log.warning("cannot poll the X-Ray API for sampling rules (%s); sampling "
+                         "everything", exc)
+            return XRayParentBased(ALWAYS_ON)
+    return XRayRemoteSampler(resource)
 
 
 def _sampler_from_env() -> Sampler:

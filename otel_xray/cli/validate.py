@@ -461,6 +461,7 @@ class _Checker:
         })
         rules["xray"] = lambda v, p: self.closed_object(v, p, {
             "sdk": s, "sdk_version": s, "auto_instrumentation": self.boolean,
+            "sampling_rule_name": s,
         })
         logs = self._closed_strings("log_group", "arn")
         rules["cloudwatch_logs"] = lambda v, p: self.array(v, p, logs)

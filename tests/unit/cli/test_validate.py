@@ -268,6 +268,7 @@ ACCEPTED: Dict[str, Dict[str, Any]] = {
         }],
     ),
     "cause-as-exception-id": segment(cause="0f910026178b71eb"),
+    "sampling-rule-name": segment(aws={"xray": {"sdk": "otel", "sampling_rule_name": "r"}}),
 }
 
 
