@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -477,6 +478,26 @@ def test_listen_command_prints_each_problem(run_listen: Callable[..., ListenProc
     assert "WARNING document name='bad!'" in out
     assert "annotations.k: annotation values must be" in out
     assert code == 0 and "0 traces, 0 documents, 1 problem, 1 warning" in out
+
+
+def test_listen_command_shows_a_native_sdk_trace_with_its_notes(
+    run_listen: Callable[..., ListenProcess]
+) -> None:
+    listen = run_listen()
+    listen.wait_line("listening")
+    recorder = AWSXRayRecorder()
+    recorder.configure(daemon_address=f"127.0.0.1:{listen.port}", sampling=False,
+                       context_missing="LOG_ERROR", plugins=(), context=Context())
+    recorder.begin_segment("native-service").put_annotation("order_id", 7)
+    with recorder.in_subsegment("local-step", namespace="local"):
+        pass
+    recorder.end_segment()
+    assert "1 segment, 1 subsegment" in listen.wait_line("Trace 1-")
+    assert "annotations order_id=7" in listen.wait_line("annotations")
+    assert "namespace 'local'" in listen.wait_line("~ outside the documented format")
+    code, out, _ = listen.stop()
+    assert code == 0 and "REJECTED" not in out
+    assert re.search(r"1 trace, 1 document, 0 problems, 0 warnings, \d+ notes \(outside", out)
 
 
 def test_listen_command_json_prints_raw_documents(
