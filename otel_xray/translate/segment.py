@@ -205,6 +205,8 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         exclude = _AWS_SQL_MAPPED_KEYS if is_aws else _SQL_MAPPED_KEYS
     else:
         exclude = _AWS_CALL_MAPPED_KEYS if is_aws else _MAPPED_KEYS
+    if "request" in body.get("http", ()):
+        exclude = http.with_block_keys(exclude)
     attributes.apply_parts(
         body, attrs, events, dropped_events, links, dropped_links, options, exclude, as_segment
     )
