@@ -21,6 +21,15 @@ ENV_RESOURCE_METADATA = "OTEL_EXPORTER_XRAY_RESOURCE_METADATA"
 ENV_LOG_GROUP_NAMES = "OTEL_EXPORTER_XRAY_LOG_GROUP_NAMES"
 ENV_LAMBDA_MODE = "OTEL_EXPORTER_XRAY_LAMBDA_MODE"
 ENV_MAX_STACK_FRAMES = "OTEL_EXPORTER_XRAY_MAX_STACK_FRAMES"
+ENV_INTERNAL_ROOT_NAME = "OTEL_EXPORTER_XRAY_INTERNAL_ROOT_NAME"
+ENV_ECS_ORIGIN = "OTEL_EXPORTER_XRAY_ECS_ORIGIN"
+
+#: ``internal_root_name`` values: name the segment of a non-HTTP root after the span (as
+#: the native SDK's ``begin_segment(name)``), or after the service.
+INTERNAL_ROOT_NAMES = ("span", "service")
+#: ``ecs_origin`` values: ``AWS::ECS::Container`` (the native SDK), or the launch type's
+#: ``AWS::ECS::EC2``/``AWS::ECS::Fargate`` (the Collector).
+ECS_ORIGINS = ("container", "launch_type")
 
 #: Set by the Lambda runtime in every function's environment.
 ENV_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
@@ -49,6 +58,13 @@ class TranslateOptions:
             under it, never as a second segment. ``None`` detects Lambda from
             ``AWS_LAMBDA_FUNCTION_NAME``.
         max_stack_frames: frames kept per exception; the rest are counted in ``truncated``.
+        internal_root_name: the segment of a root span that is no HTTP request (kind
+            INTERNAL: a job, a worker loop) is named after the span (``"span"``, as the
+            native SDK's ``begin_segment("nightly-job")``), or after the service
+            (``"service"``; the span name is then the annotation ``operation``).
+        ecs_origin: ``"container"`` gives ECS segments the origin ``AWS::ECS::Container``
+            (the native SDK's); ``"launch_type"`` gives ``AWS::ECS::EC2``/``Fargate`` (the
+            Collector's).
     """
 
     indexed_attributes: Tuple[str, ...] = ()
@@ -58,6 +74,8 @@ class TranslateOptions:
     log_group_names: Tuple[str, ...] = ()
     lambda_mode: Optional[bool] = None
     max_stack_frames: int = 50
+    internal_root_name: str = "span"
+    ecs_origin: str = "container"
     # Derived, for O(1) lookups during translation.
     indexed_set: FrozenSet[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
@@ -69,6 +87,13 @@ class TranslateOptions:
             object.__setattr__(self, "lambda_mode", on_lambda())
         if self.max_stack_frames < 1:
             raise ValueError(f"max_stack_frames must be at least 1, got {self.max_stack_frames}")
+        if self.internal_root_name not in INTERNAL_ROOT_NAMES:
+            raise ValueError(
+                f"internal_root_name must be one of {INTERNAL_ROOT_NAMES}, "
+                f"got {self.internal_root_name!r}"
+            )
+        if self.ecs_origin not in ECS_ORIGINS:
+            raise ValueError(f"ecs_origin must be one of {ECS_ORIGINS}, got {self.ecs_origin!r}")
 
     @classmethod
     def from_env(
@@ -87,6 +112,8 @@ class TranslateOptions:
             log_group_names=env_list(env, ENV_LOG_GROUP_NAMES),
             lambda_mode=lambda_mode,
             max_stack_frames=env_int(env, ENV_MAX_STACK_FRAMES, 50, minimum=1),
+            internal_root_name=env_choice(env, ENV_INTERNAL_ROOT_NAME, INTERNAL_ROOT_NAMES),
+            ecs_origin=env_choice(env, ENV_ECS_ORIGIN, ECS_ORIGINS),
         )
         return replace(options, **overrides) if overrides else options  # type: ignore[arg-type]
 
@@ -119,6 +146,18 @@ def env_optional_bool(env: Mapping[str, str], name: str) -> Optional[bool]:
         return False
     _log.warning("%s=%r is not a boolean (use true or false); using the default", name, raw)
     return None
+
+
+def env_choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive); the first is the default."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return choices[0]
+    text = raw.strip().lower()
+    if text in choices:
+        return text
+    _log.warning("%s=%r is not one of %s; using %r", name, raw, ", ".join(choices), choices[0])
+    return choices[0]
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:

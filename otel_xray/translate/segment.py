@@ -137,8 +137,15 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     # printf-style: the fastest way to format an int as hex (f-strings take twice as long).
     span_hex = "%016x" % span_id  # noqa: UP031
 
+    operation = None
     if is_root:
-        name = names.root_name(span_name, kind, attrs, _resource_names(span_resource))
+        if as_segment and names.is_operation_root(kind, attrs):
+            operation = names.operation_name(span_name)
+        if operation is not None and options.internal_root_name == "span":
+            name = operation
+            operation = None
+        else:
+            name = names.root_name(span_name, kind, attrs, _resource_names(span_resource))
     elif kind is _SERVER and span_resource is not None:
         name = names.call_name(span_name, kind, attrs, _resource_names(span_resource)[0])
     else:
@@ -210,6 +217,10 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     attributes.apply_parts(
         body, attrs, events, dropped_events, links, dropped_links, options, exclude, as_segment
     )
+    if operation is not None:
+        annotations = body.setdefault("annotations", {})
+        if len(annotations) < attributes.MAX_ANNOTATIONS:
+            annotations.setdefault(names.OPERATION_ANNOTATION, operation)
     if res_metadata:
         metadata = body.setdefault("metadata", {})
         for namespace, values in res_metadata.items():
