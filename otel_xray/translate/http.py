@@ -271,11 +271,7 @@ def strip_userinfo(url: str) -> str:
 
 def _target(attrs: Attributes) -> str:
     """The path: ``url.path``, else ``http.target`` (its query is cut later), else ``/``."""
-    path = attrs.get(URL_PATH)
-    if isinstance(path, str) and path:
-        target = path
-    else:
-        target = first_str(attrs, *_TARGET_KEYS) or "/"
+    target = nonempty_str(attrs.get(URL_PATH)) or first_str(attrs, *_TARGET_KEYS) or "/"
     if target.startswith(_TARGET_STARTS):
         return target
     return "/" + target

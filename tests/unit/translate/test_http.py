@@ -393,7 +393,8 @@ def test_real_flask_server_span_repeats_no_http_key_in_metadata(
 def test_real_flask_server_span_client_ip_from_captured_forwarded_for(
     recorder: SpanRecorder, flask_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "X-Forwarded-For")
+    capture = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
+    monkeypatch.setenv(capture, "X-Forwarded-For")
     flask_app.test_client().get("/items/7", headers={"X-Forwarded-For": "203.0.113.7"})
     (server,) = [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
     doc = assert_valid_document(translate(server, OPTIONS))
