@@ -390,8 +390,9 @@ def _same_exception(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
     the context manager that recorded it."""
     if ours.get("type") != theirs.get("type") or ours.get("message") != theirs.get("message"):
         return False
-    our_stack, their_stack = ours.get("stack"), theirs.get("stack")
-    return bool(our_stack and their_stack) and our_stack[0] == their_stack[0]
+    our_stack: Any = ours.get("stack")
+    their_stack: Any = theirs.get("stack")
+    return bool(our_stack and their_stack) and bool(our_stack[0] == their_stack[0])
 
 
 def _exception(
