@@ -47,6 +47,7 @@ __all__ = [
     "TraceHeader",
     "XRayLambdaPropagator",
     "XRayPropagator",
+    "XRayResponsePropagator",
     "continued_trace_id",
     "format_trace_header",
     "parse_trace_header",
@@ -396,3 +397,32 @@ def _header_for(context: Optional[Context]) -> Optional[str]:
         span_context.trace_id, span_context.span_id, sampled,
         _lineage(context, span_context.trace_id),
     )
+
+
+class XRayResponsePropagator:
+    """Adds ``X-Amzn-Trace-Id: Root=<trace id>`` to HTTP responses, as the X-Ray SDKs'
+    middleware does: clients and load balancer logs find the trace by it.
+
+    An OpenTelemetry *response* propagator (the interface of
+    ``opentelemetry.instrumentation.propagators.ResponsePropagator``): install it with
+    ``set_global_response_propagator(XRayResponsePropagator())``; :func:`otel_xray.configure`
+    and the distro do. The WSGI, Flask, Django, ASGI and FastAPI instrumentations call it.
+    """
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Optional[Context] = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        """Write ``Root=…`` of the current span's trace; nothing without a valid span."""
+        try:
+            span_context = trace.get_current_span(context).get_span_context()
+            if not span_context.is_valid:
+                return
+            hex32 = f"{span_context.trace_id:032x}"
+            setter.set(carrier, TRACE_HEADER, f"Root=1-{hex32[:8]}-{hex32[8:]}")
+        except Exception:  # a response must never fail over its trace header
+            _counters.add("inject_failed")
+            _log.warning("response", "could not add %s to a response", TRACE_HEADER,
+                         exc_info=True)
