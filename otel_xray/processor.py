@@ -42,6 +42,7 @@ from .exporter import (
     translate_item,
 )
 from .packing import Packed, encode_span
+from .propagation import link_displaced_parent
 from .translate.segment import Translated
 
 _log = logging.getLogger("otel_xray.processor")
@@ -151,7 +152,9 @@ class XRaySpanProcessor(SpanProcessor):
     # --- SpanProcessor ------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        """Nothing to do when a span starts."""
+        """On Lambda: link the handler's span to the trace its event came from."""
+        if self._options.lambda_mode:
+            link_displaced_parent(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue a finished, sampled span for the worker: O(1), never raises."""
