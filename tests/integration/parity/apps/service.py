@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import importlib
 import os
@@ -67,10 +68,11 @@ def _native(app: flask.Flask | None) -> Callable[[Callable[[], None]], Callable[
 
 def _otel(app: flask.Flask | None) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """otel-xray set up as docs/migration.md shows; returns how a thread gets the context."""
-    import otel_xray
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
     from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    import otel_xray
 
     otel_xray.configure(None if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else SERVICE)
     BotocoreInstrumentor().instrument()
@@ -98,18 +100,14 @@ def _clients() -> Dict[str, Any]:
 
 def _prepare(clients: Dict[str, Any]) -> None:
     """Create the table and bucket before tracing starts (idempotent: both runs share moto)."""
-    try:
+    with contextlib.suppress(ClientError):
         clients["dynamodb"].create_table(
             TableName=TABLE, BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         )
-    except ClientError:
-        pass
-    try:
+    with contextlib.suppress(ClientError):
         clients["s3"].create_bucket(Bucket=BUCKET)
-    except ClientError:
-        pass
 
 
 def _app(clients: Dict[str, Any]) -> flask.Flask:
