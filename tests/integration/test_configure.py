@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -24,6 +21,8 @@ from otel_xray.exporter import XRaySpanExporter
 from otel_xray.ids import XRayIdGenerator
 from otel_xray.propagation import TRACE_HEADER
 from otel_xray.sampling import XRayParentBased
+from tests.support.ecs import ecs_metadata as ecs_metadata_answer
+from tests.support.ecs import loopback_http
 from tests.support.helpers import assert_valid_document, walk
 from tests.support.udp import UdpListener
 
@@ -241,30 +240,8 @@ def test_lambda_environment_is_detected_without_network(monkeypatch: pytest.Monk
 @pytest.fixture
 def ecs_metadata() -> Iterator[str]:
     """A task metadata endpoint (v4) on loopback, answering as ECS does for a Fargate task."""
-    container = {"ContainerARN": "arn:aws:ecs:us-west-2:123456789012:container/c1",
-                 "LogDriver": "json-file"}
-    task = {"TaskARN": "arn:aws:ecs:us-west-2:123456789012:task/orders/abc",
-            "Cluster": "orders", "LaunchType": "FARGATE", "Family": "api", "Revision": "7"}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(task if self.path.endswith("/task") else container).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v4/abc"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_http(ecs_metadata_answer) as url:
+        yield f"{url}/v4/abc"
 
 
 def test_ecs_task_is_detected_with_the_aws_resource_detector(

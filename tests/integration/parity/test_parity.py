@@ -10,15 +10,13 @@ and a real UDP socket standing in for the daemon. Each SDK runs in a subprocess 
 from __future__ import annotations
 
 import copy
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
 from tests.integration.parity import runner
 from tests.integration.parity.compare import ALLOWED, Difference, allowed_by, differences
+from tests.support.ecs import ecs_metadata, loopback_http
 from tests.support.helpers import assert_valid_document, walk
 from tests.support.udp import UdpListener
 
@@ -27,37 +25,17 @@ SDKS = ("native", "otel")
 SCENARIOS = (*runner.REQUESTS, "worker-job", "lambda")
 EVENT_TRACE = "1-0af76519-16cd43dd8448eb211c80319c"
 EVENT_PARENT = "b7ad6b7169203331"
-_TASK = {"TaskARN": "arn:aws:ecs:us-east-1:123456789012:task/shop/abc", "Cluster": "shop",
-         "LaunchType": "EC2", "Family": "parity", "Revision": "3"}
-_CONTAINER = {"ContainerARN": "arn:aws:ecs:us-east-1:123456789012:container/shop/abc/app"}
 
 
-class _Downstream(BaseHTTPRequestHandler):
-    """The second service (``/price``) and the ECS task metadata endpoint (``/v4/…``)."""
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/v4/"):
-            body = json.dumps(_TASK if self.path.endswith("/task") else _CONTAINER).encode()
-        else:
-            body = b"9.99"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _downstream_answer(path: str) -> bytes:
+    """The second service (``/price``), which also plays the ECS task metadata endpoint."""
+    return ecs_metadata(path) if path.startswith("/v4/") else b"9.99"
 
 
 @pytest.fixture(scope="module")
 def downstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Downstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_http(_downstream_answer) as url:
+        yield url
 
 
 class _Results:
