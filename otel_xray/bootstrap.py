@@ -53,7 +53,7 @@ from .processor import XRaySpanProcessor
 from .propagation import XRayLambdaPropagator, XRayPropagator
 from .sampling import XRayParentBased
 
-__all__ = ["configure"]
+__all__ = ["configure", "stats"]
 
 _log = logging.getLogger("otel_xray.bootstrap")
 
@@ -69,6 +69,17 @@ _lock = threading.Lock()
 _installed: Optional[_Installation] = None
 
 
+def _new_lock_in_child() -> None:
+    # A thread of the parent may have held the lock at fork(): the child's would stay
+    # locked for ever, and configure() in the child would hang.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def configure(
     service_name: Optional[str] = None,
     *,
@@ -77,6 +88,7 @@ def configure(
     sampler: Optional[Sampler] = None,
     resource_attributes: Optional[Mapping[str, AttributeValue]] = None,
     emitter: Optional[Emitter] = None,
+    flush_on_exit_signals: bool = False,
 ) -> TracerProvider:
     """Send this process's traces to AWS X-Ray; return the global ``TracerProvider``.
 
@@ -93,6 +105,11 @@ def configure(
             else sample everything.
         resource_attributes: extra resource attributes (they win over the detected ones).
         emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``.
+        flush_on_exit_signals: on ``SIGTERM`` (and ``SIGHUP``), send what is finished
+            before the process ends: flush (at most 5 s), then run the handler the
+            application had installed, or the signal's default action. Off by default:
+            without it a signal that kills the process loses the traces of its last
+            moments (see docs/guarantees.md). Needs the main thread.
 
     The provider gets X-Ray trace ids, the Python runtime and AWS platform attributes
     detected from the environment (Lambda; ECS and EKS through the AWS resource detectors,
@@ -117,6 +134,10 @@ def configure(
     processor = XRaySpanProcessor(emitter or _udp_emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
+    if flush_on_exit_signals:
+        from .exit_signals import flush_on_signals
+
+        flush_on_signals(provider)
     _native_parity()
     return provider
 
@@ -127,6 +148,25 @@ def _native_parity() -> None:
     _parity.capture_forwarded_for(os.environ)
     _parity.install_response_propagator()
     _parity.hook_botocore()
+
+
+def stats() -> Dict[str, int]:
+    """The counters of the X-Ray processor that :func:`configure` (or the ``otel_xray``
+    distro) installed -- spans received, sent, dropped by reason, the emitter's... (see
+    :meth:`XRaySpanProcessor.stats <otel_xray.processor.XRaySpanProcessor.stats>`); an
+    empty mapping when nothing is installed."""
+    installed = _installed
+    if installed is None:
+        return {}
+    processor = installed.processor.processor
+    collect = getattr(processor, "stats", None)
+    if collect is None:
+        return {}
+    try:
+        return dict(collect())
+    except Exception:
+        _log.debug("stats() of %r failed", processor, exc_info=True)
+        return {}
 
 
 def default_propagator(on_lambda: bool) -> TextMapPropagator:
@@ -240,7 +280,15 @@ class _ReplaceableProcessor(SpanProcessor):
 
     def replace(self, processor: SpanProcessor) -> None:
         old, self._processor = self._processor, processor
-        old.shutdown()  # flushes what the old one holds
+        # Flush what the old one holds; an emitter the new one reuses must stay open.
+        if (
+            isinstance(old, XRaySpanProcessor)
+            and isinstance(processor, XRaySpanProcessor)
+            and old.emitter is processor.emitter
+        ):
+            old.stop(close_emitter=False)
+        else:
+            old.shutdown()
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._processor.on_start(span, parent_context=parent_context)
