@@ -230,3 +230,7 @@ def test_internal_root_name_from_env() -> None:
     assert TranslateOptions.from_env(env).internal_root_name == "service"
     bad = {"OTEL_EXPORTER_XRAY_INTERNAL_ROOT_NAME": "job"}
     assert TranslateOptions.from_env(bad).internal_root_name == "span"
+
+
+def test_invalid_internal_root_name_argument_falls_back_to_span() -> None:
+    assert TranslateOptions(internal_root_name="job").internal_root_name == "span"

@@ -88,6 +88,9 @@ def test_ecs_origin_by_launch_type_when_chosen(
 def test_ecs_origin_from_env() -> None:
     env = {"OTEL_EXPORTER_XRAY_ECS_ORIGIN": "launch_type"}
     assert TranslateOptions.from_env(env).ecs_origin == "launch_type"
+    assert TranslateOptions.from_env({"OTEL_EXPORTER_XRAY_ECS_ORIGIN": "x"}).ecs_origin == (
+        "container"
+    )
 
 
 @pytest.mark.parametrize(("attributes", "service"), [
