@@ -12,8 +12,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, Iterator, List
 
+import orjson
 import pytest
 
+from otel_xray.cli.validate import check_document
 from tests.integration.parity import runner
 from tests.integration.parity.compare import ALLOWED, Difference, allowed_by, differences
 from tests.support.ecs import ecs_metadata, loopback_http
@@ -116,20 +118,27 @@ def test_every_allowed_difference_is_in_the_migration_guide() -> None:
     assert not missing, f"docs/migration.md does not list: {missing}"
 
 
+def _assert_valid(document: Dict[str, Any]) -> None:
+    """The schema and ``otel-xray listen``'s checks accept the document."""
+    assert_valid_document(document)
+    report = check_document(orjson.dumps(document))
+    assert report.ok, report.errors
+
+
 def test_otel_documents_are_valid(results: _Results) -> None:
     run = results.runs["otel"]
     assert not run.rejected
     for document in run.raw:
-        assert_valid_document(document)
+        _assert_valid(document)
 
 
 def test_native_documents_are_valid(results: _Results) -> None:
-    # TODO(listen): the schema will accept what aws-xray-sdk writes (issue 10, items 11-12);
-    # until then the fields only it writes are removed before validating.
+    # TODO(listen): the schema and listen will accept what aws-xray-sdk writes (issue 10,
+    # items 11-12); until then the fields only it writes are removed before validating.
     run = results.runs["native"]
     assert not run.rejected
     for document in run.raw:
-        assert_valid_document(_without_native_extras(document))
+        _assert_valid(_without_native_extras(document))
 
 
 def _without_native_extras(document: Dict[str, Any]) -> Dict[str, Any]:
