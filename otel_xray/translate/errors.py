@@ -334,6 +334,8 @@ def link_propagated(tops: Sequence[_Item], kids: Mapping[str, Sequence[_Item]]) 
     ancestor keeps its own exceptions and the one before points at the child's id.
     Works on the bodies of one batch in place; ``kids`` maps span ids to children.
     """
+    if not kids:  # nothing nested, nothing propagated
+        return
     stack: List[Tuple[_Item, bool]] = [(top, False) for top in tops]
     while stack:  # post-order: children are linked before their parents
         item, children_done = stack.pop()

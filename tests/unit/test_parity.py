@@ -65,3 +65,19 @@ def test_response_propagator_writes_nothing_without_a_span() -> None:
     carrier: Dict[str, str] = {}
     XRayResponsePropagator().inject(carrier)
     assert carrier == {}
+
+
+def test_distro_loads_botocore_with_the_s3_hook() -> None:
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    from otel_xray.distro import XRayDistro
+
+    (entry_point,) = entry_points(group="opentelemetry_instrumentor", name="botocore")
+    instrumentor = BotocoreInstrumentor()
+    assert not instrumentor.is_instrumented_by_opentelemetry
+    XRayDistro().load_instrumentor(entry_point)
+    try:
+        assert instrumentor.request_hook is botocore_request_hook
+    finally:
+        instrumentor.uninstrument()
