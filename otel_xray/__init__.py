@@ -28,6 +28,7 @@ __all__ = [
     "XRayLambdaPropagator",
     "XRayParentBased",
     "XRayPropagator",
+    "XRayRemoteSampler",
     "XRaySpanExporter",
     "XRaySpanProcessor",
     "annotate",
@@ -46,6 +47,7 @@ _PUBLIC: Dict[str, str] = {
     "XRayLambdaPropagator": "otel_xray.propagation",
     "XRayParentBased": "otel_xray.sampling",
     "XRayPropagator": "otel_xray.propagation",
+    "XRayRemoteSampler": "otel_xray.sampling",
     "XRaySpanExporter": "otel_xray.exporter",
     "XRaySpanProcessor": "otel_xray.processor",
     "annotate": "otel_xray.span_helpers",
@@ -65,9 +67,6 @@ _DEPRECATED: Dict[str, Tuple[str, str]] = {
     "to_xray_trace_id": ("otel_xray.ids", "otel_xray.ids.to_xray_trace_id"),
 }
 
-# TEMPORARY until the translate/ clean-up lands (renames this to translate.to_document).
-from .translate import translate  # noqa: E402, F401
-
 if TYPE_CHECKING:
     from .bootstrap import configure, stats
     from .config import TranslateOptions
@@ -77,7 +76,7 @@ if TYPE_CHECKING:
     from .ids import XRayIdGenerator
     from .processor import XRaySpanProcessor
     from .propagation import XRayLambdaPropagator, XRayPropagator
-    from .sampling import XRayParentBased
+    from .sampling import XRayParentBased, XRayRemoteSampler
     from .span_helpers import annotate, botocore_request_hook, put_metadata
 
 
