@@ -295,9 +295,11 @@ class _Checker:
                 self.fail("origin", f"unknown origin {show(origin)}")
         service = doc.get("service")
         if service is not None:
-            self.closed_object(service, "service", {"version": self.string},
-                               native={"runtime": self.string,
-                                       "runtime_version": self.string})
+            self.closed_object(service, "service", {
+                "version": self.string,
+                # Sent by the X-Ray SDKs (and otel-xray) though the format documents only version.
+                "runtime": self.string, "runtime_version": self.string,
+            })
         self.check(doc, "resource_arn", self.string)
 
     def body(self, doc: Dict[str, Any], path: str) -> List[Tuple[Any, str]]:
