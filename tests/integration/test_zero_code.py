@@ -60,7 +60,7 @@ def run_app(listener: UdpListener, setup: Dict[str, str], *headers: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("200 front>back") == len(headers), result.stdout + result.stderr
-    return result.stderr
+    return result.stderr + result.stdout
 
 
 def segments(documents: List[Dict[str, Any]], trace_id: str) -> List[Dict[str, Any]]:
@@ -110,8 +110,19 @@ def test_distro_on_lambda_defaults_to_the_lambda_propagator(udp_listener: UdpLis
     assert any(doc.get("parent_id") == PARENT and doc["trace_id"] == ROOT for doc in documents)
 
 
-# werkzeug's request lines (INFO, through its own handler): the app's normal output.
-_ACCESS_LOG = re.compile(r'^\S+ - - \[[^]]*\] "')
+def test_distro_answers_with_the_trace_header_and_reads_forwarded_for(
+    udp_listener: UdpListener,
+) -> None:
+    output = run_app(udp_listener, SETUPS["distro"], f"Root={ROOT};Parent={PARENT};Sampled=1")
+    assert f"RESPONSE-TRACE-HEADER Root={ROOT}" in output
+    front = next(doc for doc in udp_listener.wait_for(2) if doc.get("parent_id") == PARENT)
+    request = front["http"]["request"]
+    assert (request["client_ip"], request["x_forwarded_for"]) == ("203.0.113.7", True)
+
+
+# The app's normal output: werkzeug's request lines (INFO, through its own handler) and
+# what the app prints for each answer.
+_APP_OUTPUT = re.compile(r'^(\S+ - - \[[^]]*\] "|200 front>back$|RESPONSE-TRACE-HEADER )')
 
 
 def test_readme_setup_logs_nothing_at_warning_or_above(
@@ -125,8 +136,8 @@ def test_readme_setup_logs_nothing_at_warning_or_above(
     daemon_tcp.rules = [default_rule(1.0, 1)]
     setup = dict(SETUPS["distro"],
                  AWS_XRAY_DAEMON_ADDRESS=f"tcp:{daemon_tcp.address} udp:{udp_listener.address}")
-    stderr = run_app(udp_listener, setup, f"Root={ROOT};Parent={PARENT};Sampled=1")
+    output = run_app(udp_listener, setup, f"Root={ROOT};Parent={PARENT};Sampled=1")
     assert len(segments(udp_listener.wait_for(2), ROOT)) == 2
     # Nothing in the app configures logging: Python's last-resort handler prints every
     # record at WARNING or above, from any logger, as a line on stderr.
-    assert [line for line in stderr.splitlines() if not _ACCESS_LOG.match(line)] == []
+    assert [line for line in output.splitlines() if not _APP_OUTPUT.match(line)] == []
