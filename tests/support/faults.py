@@ -180,6 +180,7 @@ class UserEmitter:
 
     def __init__(self, listener: Optional[UdpListener] = None) -> None:
         self.calls = 0
+        self.offered = 0  # documents handed to send(), delivered or not
         self.documents: List[bytes] = []
         self.closed = False
         self._sock: Optional[socket.socket] = None
@@ -189,6 +190,7 @@ class UserEmitter:
 
     def send(self, documents: Sequence[bytes]) -> Any:
         self.calls += 1
+        self.offered += len(documents)
         self.documents.extend(documents)
         return [self._deliver(document) for document in documents]
 
@@ -220,6 +222,7 @@ class OversizeEveryOther(UserEmitter):
 
     def send(self, documents: Sequence[bytes]) -> Any:
         self.calls += 1
+        self.offered += len(documents)
         flags = []
         for index, document in enumerate(documents):
             if index % 2:
@@ -246,6 +249,7 @@ class CountingEmitter(UserEmitter):
 
     def send(self, documents: Sequence[bytes]) -> Any:
         self.calls += 1
+        self.offered += len(documents)
         kept = list(documents)[: self.limit]
         self.documents.extend(kept)
         for document in kept:
