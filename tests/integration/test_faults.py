@@ -14,6 +14,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Tuple
@@ -545,6 +547,54 @@ def test_shutdown_while_threads_end_spans_raises_nothing_and_counts_everything(
     assert stats["spans_queued"] == stats["spans_buffered"] == 0
     assert set(dropped(stats)) <= {"shutdown", "queue_full"}
     assert len(wait_received(udp_listener, stats["spans_sent"])) == stats["spans_sent"]
+
+
+# --- the process exiting ----------------------------------------------------------------------
+
+_APP = """
+import sys, time
+from opentelemetry import trace
+import otel_xray
+otel_xray.configure("exiting", daemon_address=sys.argv[1], **eval(sys.argv[2]))
+tracer = trace.get_tracer("app")
+for index in range(5):
+    tracer.start_span(f"span-{index}").end()
+print("ready", flush=True)
+if sys.argv[3] == "wait":
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "settings"),
+    [("exit", {}), ("sigterm", {"flush_on_exit_signals": True})],
+    ids=["normal-exit", "sigterm-with-flush_on_exit_signals"],
+)
+def test_spans_ended_before_the_process_exits_are_sent(
+    udp_listener: UdpListener, how: str, settings: Dict[str, Any]
+) -> None:
+    env = dict(os.environ)
+    # The worker would not wake by itself before the exit: only the exit path sends.
+    env[ENV_SCHEDULE_DELAY_MILLIS] = "600000"
+    env.pop("AWS_XRAY_DAEMON_ADDRESS", None)
+    mode = "wait" if how == "sigterm" else "exit"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _APP, udp_listener.address, repr(settings), mode],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            pytest.fail(f"the application did not start: {process.communicate(timeout=HANG)[1]}")
+        if how == "sigterm":
+            process.send_signal(signal.SIGTERM)
+        process.wait(HANG)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    documents = udp_listener.wait_for(5, timeout=HANG)
+    assert sorted(d["name"] for d in documents) == ["exiting"] * 5
 
 
 # --- settings out of range ---------------------------------------------------------------------
