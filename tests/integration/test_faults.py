@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
@@ -656,3 +658,18 @@ def test_out_of_range_constructor_setting_is_logged_once_and_the_default_used(
     assert len(logged) == 1, caplog.text
     assert_reconciled(processor.stats())
     processor.shutdown()
+
+
+# --- docs/guarantees.md names these tests ---------------------------------------------------------
+
+
+def test_every_test_that_docs_guarantees_names_exists() -> None:
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "guarantees.md").read_text()
+    named = set(re.findall(r"`(test_\w+\.py)::(test_\w+)(?:\[[^\]]*\])?`", text))
+    assert len(named) > 20
+    missing = [
+        f"{file}::{name}" for file, name in sorted(named)
+        if f"def {name}(" not in (root / "tests" / "integration" / file).read_text()
+    ]
+    assert not missing
