@@ -469,8 +469,12 @@ def test_fork_while_threads_end_spans_neither_deadlocks_nor_loses_count(
     def busy(slot: int) -> None:
         try:
             while not stop.is_set():
-                tracer.start_span("parent-busy").end()
-                ended[slot] += 1
+                root = tracer.start_span("parent-busy", kind=SpanKind.SERVER)
+                for _ in range(9):
+                    tracer.start_span("work", context=trace.set_span_in_context(root)).end()
+                root.end()
+                ended[slot] += 10
+                time.sleep(0.005)  # a steady load the test daemon can read without loss
         except BaseException as exc:
             errors.append(exc)
 
