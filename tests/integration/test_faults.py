@@ -53,7 +53,7 @@ from tests.support.faults import (
     wait_received,
     wait_until,
 )
-from tests.support.helpers import walk
+from tests.support.helpers import assert_valid_document, walk
 from tests.support.pipeline import OPTIONS
 from tests.support.udp import UdpListener
 
@@ -286,7 +286,10 @@ def test_api_that_works_gets_exactly_the_spans_counted_as_sent(
     assert processor.force_flush(FLUSH_MILLIS)
 
     stats = processor.stats()
-    ids = [node["id"] for document in server.documents() for node in walk(document)]
+    documents = server.documents()
+    for document in documents:
+        assert_valid_document(document)
+    ids = [node["id"] for document in documents for node in walk(document)]
     assert_reconciled(stats)
     assert stats["spans_sent"] == len(ids) == len(set(ids)) == load.sampled
     processor.shutdown()

@@ -24,7 +24,7 @@ from otel_xray.emit.api import ApiEmitter
 from otel_xray.emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
 from otel_xray.ids import to_xray_trace_id
 from tests.support.faults import FaultyXRay
-from tests.support.helpers import walk
+from tests.support.helpers import assert_valid_document, walk
 
 pytestmark = pytest.mark.usefixtures("fresh_otel")
 
@@ -103,6 +103,7 @@ def test_api_emitter_sends_no_span_of_its_own_put_trace_segments_calls(
     trace_id = to_xray_trace_id(context.trace_id)
     assert list(stored) == [trace_id], "moto holds traces the application never made"
     (document,) = stored[trace_id]
+    assert_valid_document(document)
     assert [node["id"] for node in walk(document)] == [f"{context.span_id:016x}"]
     operations = [
         node.get("aws", {}).get("operation") for docs in stored.values()
@@ -147,6 +148,7 @@ def test_emitter_using_instrumented_urllib_sends_no_span_of_its_own_requests(
     span = _one_span_and_flushes(provider)
 
     (document,) = server.documents()
+    assert_valid_document(document)
     assert [node["id"] for node in walk(document)] == [
         f"{span.get_span_context().span_id:016x}"
     ]

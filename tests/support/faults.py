@@ -24,8 +24,14 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 
-from otel_xray.emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES, HEADER
+from otel_xray.emit.protocol import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    HEADER,
+    MAX_UDP_PAYLOAD,
+    split_datagram,
+)
 from tests.support.helpers import walk
+from tests.support.packing import assert_valid_packed
 from tests.support.udp import UdpListener
 
 #: Every reason a span can be dropped for (``spans_dropped.<reason>``).
@@ -143,7 +149,8 @@ def received_span_ids(listener: UdpListener) -> List[str]:
 
 
 def wait_received(listener: UdpListener, span_count: int, timeout: float = 10.0) -> List[str]:
-    """Wait until ``span_count`` span ids arrived (at least); return them all."""
+    """Wait until ``span_count`` span ids arrived (at least); check that every datagram is
+    a valid document; return the ids."""
     deadline = time.monotonic() + timeout
     ids = received_span_ids(listener)
     while len(ids) < span_count and time.monotonic() < deadline:
@@ -151,7 +158,25 @@ def wait_received(listener: UdpListener, span_count: int, timeout: float = 10.0)
         ids = received_span_ids(listener)
     # A little longer, so that more than expected would show too.
     time.sleep(0.05)
+    assert_valid_sample(listener)
     return received_span_ids(listener)
+
+
+#: How many datagrams of a load are schema-checked: the check takes milliseconds per
+#: nested span, and the translation of these spans is covered by the packing tests.
+SCHEMA_SAMPLE = 8
+
+
+def assert_valid_sample(listener: UdpListener) -> None:
+    """Every datagram parsed as the daemon parses it; the first and last few are also
+    complete, valid documents within the size limit."""
+    assert not listener.errors, listener.errors[:3]
+    datagrams = list(listener.datagrams)
+    half = SCHEMA_SAMPLE // 2
+    sample = datagrams if len(datagrams) <= SCHEMA_SAMPLE else datagrams[:half] + datagrams[-half:]
+    for datagram in sample:
+        assert len(datagram) <= MAX_UDP_PAYLOAD
+        assert_valid_packed(split_datagram(datagram)[1])
 
 
 def unused_udp_address() -> Tuple[str, int]:
