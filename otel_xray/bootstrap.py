@@ -52,7 +52,7 @@ from .processor import XRaySpanProcessor
 from .propagation import XRayLambdaPropagator, XRayPropagator
 from .sampling import XRayParentBased
 
-__all__ = ["configure"]
+__all__ = ["configure", "stats"]
 
 _log = logging.getLogger("otel_xray.bootstrap")
 
@@ -76,6 +76,7 @@ def configure(
     sampler: Optional[Sampler] = None,
     resource_attributes: Optional[Mapping[str, AttributeValue]] = None,
     emitter: Optional[Emitter] = None,
+    flush_on_exit_signals: bool = False,
 ) -> TracerProvider:
     """Send this process's traces to AWS X-Ray; return the global ``TracerProvider``.
 
@@ -92,6 +93,11 @@ def configure(
             else sample everything.
         resource_attributes: extra resource attributes (they win over the detected ones).
         emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``.
+        flush_on_exit_signals: on ``SIGTERM`` (and ``SIGHUP``), send what is finished
+            before the process ends: flush (at most 5 s), then run the handler the
+            application had installed, or the signal's default action. Off by default:
+            without it a signal that kills the process loses the traces of its last
+            moments (see docs/guarantees.md). Needs the main thread.
 
     The provider gets X-Ray trace ids and AWS platform attributes detected from the
     environment (Lambda, ECS; no network calls). The global propagator becomes
@@ -108,7 +114,30 @@ def configure(
     processor = XRaySpanProcessor(emitter or _udp_emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
+    if flush_on_exit_signals:
+        from .exit_signals import flush_on_signals
+
+        flush_on_signals(provider)
     return provider
+
+
+def stats() -> Dict[str, int]:
+    """The counters of the X-Ray processor that :func:`configure` (or the ``otel_xray``
+    distro) installed -- spans received, sent, dropped by reason, the emitter's... (see
+    :meth:`XRaySpanProcessor.stats <otel_xray.processor.XRaySpanProcessor.stats>`); an
+    empty mapping when nothing is installed."""
+    installed = _installed
+    if installed is None:
+        return {}
+    processor = installed.processor.processor
+    collect = getattr(processor, "stats", None)
+    if collect is None:
+        return {}
+    try:
+        return dict(collect())
+    except Exception:
+        _log.debug("stats() of %r failed", processor, exc_info=True)
+        return {}
 
 
 def default_propagator(on_lambda: bool) -> TextMapPropagator:
@@ -222,7 +251,15 @@ class _ReplaceableProcessor(SpanProcessor):
 
     def replace(self, processor: SpanProcessor) -> None:
         old, self._processor = self._processor, processor
-        old.shutdown()  # flushes what the old one holds
+        # Flush what the old one holds; an emitter the new one reuses must stay open.
+        if (
+            isinstance(old, XRaySpanProcessor)
+            and isinstance(processor, XRaySpanProcessor)
+            and old.emitter is processor.emitter
+        ):
+            old.stop(close_emitter=False)
+        else:
+            old.shutdown()
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._processor.on_start(span, parent_context=parent_context)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field, replace
-from typing import FrozenSet, Mapping, Optional, Tuple
+from typing import FrozenSet, Mapping, NamedTuple, Optional, Set, Tuple
 
 _log = logging.getLogger("otel_xray.config")
 
@@ -67,8 +67,8 @@ class TranslateOptions:
         object.__setattr__(self, "indexed_set", frozenset(self.indexed_attributes))
         if self.lambda_mode is None:
             object.__setattr__(self, "lambda_mode", on_lambda())
-        if self.max_stack_frames < 1:
-            raise ValueError(f"max_stack_frames must be at least 1, got {self.max_stack_frames}")
+        frames = MAX_STACK_FRAMES.resolve(self.max_stack_frames)
+        object.__setattr__(self, "max_stack_frames", frames)
 
     @classmethod
     def from_env(
@@ -86,7 +86,7 @@ class TranslateOptions:
             resource_metadata=env_bool(env, ENV_RESOURCE_METADATA, False),
             log_group_names=env_list(env, ENV_LOG_GROUP_NAMES),
             lambda_mode=lambda_mode,
-            max_stack_frames=env_int(env, ENV_MAX_STACK_FRAMES, 50, minimum=1),
+            max_stack_frames=MAX_STACK_FRAMES.resolve(environ=env),
         )
         return replace(options, **overrides) if overrides else options  # type: ignore[arg-type]
 
@@ -117,35 +117,64 @@ def env_optional_bool(env: Mapping[str, str], name: str) -> Optional[bool]:
         return True
     if text in _FALSE:
         return False
-    _log.warning("%s=%r is not a boolean (use true or false); using the default", name, raw)
+    _warn_once(
+        (name, raw), "%s=%r is not a boolean (use true or false); using the default", name, raw
+    )
     return None
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        _log.warning("%s=%r is not an integer; using %d", name, raw, default)
-        return default
-    if value < minimum:
-        _log.warning("%s=%r is below the minimum %d; using %d", name, raw, minimum, default)
-        return default
-    return value
+class IntSetting(NamedTuple):
+    """A numeric setting: its argument name, environment variable, default and valid range
+    (inclusive)."""
+
+    name: str
+    env: str
+    default: int
+    minimum: int
+    maximum: int
+
+    def resolve(self, explicit: object = None, environ: Optional[Mapping[str, str]] = None) -> int:
+        """``explicit`` when given, else the environment variable, else the default.
+
+        A value that is not an integer in ``[minimum, maximum]`` -- from an argument or
+        from the environment -- is logged once and the default used: a typo in a setting
+        must never stop the application or the export thread.
+        """
+        if explicit is not None:
+            is_int = isinstance(explicit, int) and not isinstance(explicit, bool)
+            if is_int and self.minimum <= explicit <= self.maximum:  # type: ignore[operator]
+                return explicit  # type: ignore[return-value]
+            return self._invalid(self.name, explicit)
+        env = os.environ if environ is None else environ
+        raw = env.get(self.env)
+        if raw is None or not raw.strip():
+            return self.default
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            return self._invalid(self.env, raw)
+        if self.minimum <= value <= self.maximum:
+            return value
+        return self._invalid(self.env, raw)
+
+    def _invalid(self, source: str, value: object) -> int:
+        _warn_once(
+            (source, repr(value)),
+            "%s=%r is not an integer from %d to %d; using the default %d",
+            source, value, self.minimum, self.maximum, self.default,
+        )
+        return self.default
 
 
-def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        _log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
-    if not value >= minimum:  # also rejects NaN
-        _log.warning("%s=%r is below the minimum %s; using %s", name, raw, minimum, default)
-        return default
-    return value
+_warned: Set[Tuple[str, ...]] = set()
+
+
+def _warn_once(key: Tuple[str, ...], msg: str, *args: object) -> None:
+    if key in _warned:
+        return
+    _warned.add(key)
+    _log.warning(msg, *args)
+
+
+#: Exception frames kept per exception; the rest are counted in ``truncated``.
+MAX_STACK_FRAMES = IntSetting("max_stack_frames", ENV_MAX_STACK_FRAMES, 50, 1, 100_000)

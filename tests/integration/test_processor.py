@@ -18,19 +18,17 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.util.types import Attributes
 
 from otel_xray.emit.udp import UdpEmitter
-from otel_xray.processor import (
-    ENV_MAX_EXPORT_BATCH_SIZE,
-    ENV_MAX_QUEUE_SIZE,
-    ENV_ORPHAN_TIMEOUT_MILLIS,
-    ENV_SCHEDULE_DELAY_MILLIS,
-    XRaySpanProcessor,
-)
+from otel_xray.processor import XRaySpanProcessor
 from tests.support.helpers import REMOTE_SPAN_ID, remote_context
 from tests.support.packing import assert_each_span_once_under_its_parent, span_id
 from tests.support.pipeline import OPTIONS, Pipeline, valid_documents
 from tests.support.udp import UdpListener
 
 MakePipeline = Callable[..., Pipeline]
+ENV_MAX_QUEUE_SIZE = "OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE"
+ENV_SCHEDULE_DELAY_MILLIS = "OTEL_EXPORTER_XRAY_SCHEDULE_DELAY_MILLIS"
+ENV_MAX_EXPORT_BATCH_SIZE = "OTEL_EXPORTER_XRAY_MAX_EXPORT_BATCH_SIZE"
+ENV_ORPHAN_TIMEOUT_MILLIS = "OTEL_EXPORTER_XRAY_ORPHAN_TIMEOUT_MILLIS"
 # The worker sleeps this long between rounds: no round starts while a test sets up.
 ASLEEP = {"schedule_delay_millis": 600_000, "max_export_batch_size": 100_000}
 
@@ -337,9 +335,17 @@ def test_orphan_timeout_comes_from_the_environment(
     assert document["name"] == "orphan"
 
 
-def test_invalid_explicit_limit_is_rejected(udp_listener: UdpListener) -> None:
-    with pytest.raises(ValueError, match="OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE"):
-        XRaySpanProcessor(UdpEmitter(udp_listener.address), options=OPTIONS, max_queue_size=0)
+def test_invalid_explicit_limit_is_logged_and_the_default_used(
+    udp_listener: UdpListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    processor = XRaySpanProcessor(
+        UdpEmitter(udp_listener.address), options=OPTIONS, max_queue_size=0
+    )
+    try:
+        assert processor._max_queue_size == 2048
+        assert "max_queue_size=0 is not an integer from 1 to 1000000" in caplog.text
+    finally:
+        processor.shutdown()
 
 
 # --- flush and shutdown -------------------------------------------------------------------

@@ -17,7 +17,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.util.types import Attributes
 
-from otel_xray import TranslateOptions, to_xray_trace_id, translate
+from otel_xray import TranslateOptions, translate
+from otel_xray.ids import to_xray_trace_id
 from otel_xray.translate.attributes import EVENTS_DROPPED_KEY, EVENTS_KEY, LINKS_DROPPED_KEY
 from otel_xray.translate.names import clean_name
 from tests.support.helpers import (
