@@ -31,12 +31,7 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from otel_xray.emit.api import ApiEmitter
 from otel_xray.emit.udp import UdpEmitter
 from otel_xray.exporter import XRaySpanExporter
-from otel_xray.processor import (
-    ENV_MAX_EXPORT_BATCH_SIZE,
-    ENV_MAX_QUEUE_SIZE,
-    ENV_SCHEDULE_DELAY_MILLIS,
-    XRaySpanProcessor,
-)
+from otel_xray.processor import XRaySpanProcessor
 from tests.support.faults import (
     HANG,
     BlockingEmitter,
@@ -58,6 +53,9 @@ from tests.support.pipeline import OPTIONS
 from tests.support.udp import UdpListener
 
 FLUSH_MILLIS = int(HANG * 1000)
+ENV_MAX_QUEUE_SIZE = "OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE"
+ENV_SCHEDULE_DELAY_MILLIS = "OTEL_EXPORTER_XRAY_SCHEDULE_DELAY_MILLIS"
+ENV_MAX_EXPORT_BATCH_SIZE = "OTEL_EXPORTER_XRAY_MAX_EXPORT_BATCH_SIZE"
 #: How much longer than its timeout a call may take before it counts as not honouring it
 #: (generous: the machine is shared; a call that waits for the emitter takes far longer).
 SLACK = 3.0
