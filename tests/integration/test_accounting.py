@@ -315,7 +315,7 @@ def test_exporter_with_the_daemon_restarted_midway_counts_each_phase_exactly(
 
 
 def test_stats_is_empty_before_configure(fresh_otel: None) -> None:
-    assert otel_xray.stats() == {}  # type: ignore[attr-defined]
+    assert otel_xray.stats() == {}
 
 
 def test_stats_reports_the_configured_pipeline_reconciled(
@@ -327,7 +327,7 @@ def test_stats_reports_the_configured_pipeline_reconciled(
     load.run()
     assert provider.force_flush(FLUSH_MILLIS)
 
-    stats: Dict[str, int] = otel_xray.stats()  # type: ignore[attr-defined]
+    stats: Dict[str, int] = otel_xray.stats()
     assert not load.errors
     assert_reconciled(stats)
     assert stats["spans_received"] == load.created
