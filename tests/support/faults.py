@@ -143,6 +143,16 @@ class Load:
                 self.sampled += sampled
 
 
+def run_load(provider: TracerProvider, flush: Callable[[int], bool], **shape: int) -> Load:
+    """Run a :class:`Load` of ``shape`` through ``provider``, then ``flush``; fails the
+    test if the flush times out or an application thread saw an exception."""
+    load = Load(provider, **shape)
+    load.run()
+    assert flush(int(HANG * 1000)), "force_flush timed out"
+    assert not load.errors, load.errors[:3]
+    return load
+
+
 def received_span_ids(listener: UdpListener) -> List[str]:
     """The id of every segment and subsegment the daemon received, nested ones included."""
     return [node["id"] for document in list(listener.documents) for node in walk(document)]
