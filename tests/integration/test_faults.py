@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 from opentelemetry import trace
@@ -68,8 +68,21 @@ def _provider(processor: SpanProcessor) -> TracerProvider:
     return provider
 
 
+_made: List[XRaySpanProcessor] = []
+
+
+@pytest.fixture(autouse=True)
+def _shut_down_afterwards() -> Iterator[None]:
+    """Every processor a test made is shut down, even when the test failed half-way: no
+    worker thread outlives its test (a later test may fork)."""
+    yield
+    while _made:
+        _made.pop().shutdown()
+
+
 def _processor(emitter: Any, **settings: Any) -> Tuple[XRaySpanProcessor, TracerProvider]:
     processor = XRaySpanProcessor(emitter, options=OPTIONS, **settings)
+    _made.append(processor)
     return processor, _provider(processor)
 
 
