@@ -68,6 +68,17 @@ _lock = threading.Lock()
 _installed: Optional[_Installation] = None
 
 
+def _new_lock_in_child() -> None:
+    # A thread of the parent may have held the lock at fork(): the child's would stay
+    # locked for ever, and configure() in the child would hang.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def configure(
     service_name: Optional[str] = None,
     *,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import Any, Dict, List
 
@@ -12,6 +14,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
+import otel_xray
 from otel_xray.bootstrap import configure
 from otel_xray.emit.udp import UdpEmitter
 from otel_xray.exporter import XRaySpanExporter
@@ -301,3 +304,69 @@ def test_configure_continues_a_load_balancers_trace_as_a_new_segment(
     (document,) = udp_listener.wait_for(1)
     assert document["trace_id"] == ROOT
     assert "parent_id" not in document
+
+
+def test_configure_twice_with_the_same_emitter_keeps_exporting(udp_listener: UdpListener) -> None:
+    emitter = UdpEmitter(udp_listener.address)
+    configure("svc", emitter=emitter)
+    configure("svc", emitter=emitter)
+    span = send_span()
+    flush()
+    (document,) = udp_listener.wait_for(1)
+    assert document["id"] == f"{span.get_span_context().span_id:016x}"
+    assert emitter.stats().get("send_errors.closed", 0) == 0
+
+
+def test_stats_are_the_installed_processors_counters(udp_listener: UdpListener) -> None:
+    configure("svc", daemon_address=udp_listener.address)
+    send_span()
+    flush()
+    udp_listener.wait_for(1)
+    counters = otel_xray.stats()
+    assert counters["spans_received"] == 1 and counters["spans_sent"] == 1
+    assert counters["emitter.documents_sent"] == 1
+
+
+def test_stats_are_empty_before_configure() -> None:
+    assert otel_xray.stats() == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+def test_configure_in_a_forked_child_while_a_parent_thread_holds_its_lock(
+    udp_listener: UdpListener,
+) -> None:
+    import otel_xray.bootstrap as bootstrap
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with bootstrap._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: configure must not wait for the parent's thread
+            status = 1
+            try:
+                configure("child", daemon_address=udp_listener.address)
+                status = 0
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("configure() in the forked child hung on the parent's lock")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        holder.join()
