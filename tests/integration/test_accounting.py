@@ -20,11 +20,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 import otel_xray
-from otel_xray.bootstrap import configure
+from otel_xray import UdpEmitter, XRaySpanExporter, XRaySpanProcessor, configure
 from otel_xray.emit.protocol import split_datagram
-from otel_xray.emit.udp import UdpEmitter
-from otel_xray.exporter import XRaySpanExporter
-from otel_xray.processor import XRaySpanProcessor
 from tests.support.faults import (
     HANG,
     Load,

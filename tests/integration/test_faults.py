@@ -28,10 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
-from otel_xray.emit.api import ApiEmitter
-from otel_xray.emit.udp import UdpEmitter
-from otel_xray.exporter import XRaySpanExporter
-from otel_xray.processor import XRaySpanProcessor
+from otel_xray import ApiEmitter, UdpEmitter, XRaySpanExporter, XRaySpanProcessor
 from tests.support.faults import (
     HANG,
     BlockingEmitter,

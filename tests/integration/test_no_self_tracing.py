@@ -19,8 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 import otel_xray
-from otel_xray.bootstrap import configure
-from otel_xray.emit.api import ApiEmitter
+from otel_xray import ApiEmitter, configure
 from otel_xray.emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
 from otel_xray.ids import to_xray_trace_id
 from tests.support.faults import FaultyXRay
