@@ -604,6 +604,9 @@ HUGE = "99999999999999999999999"
         (ENV_SCHEDULE_DELAY_MILLIS, "lots-of-millis"),
         (ENV_MAX_EXPORT_BATCH_SIZE, HUGE),
         (ENV_MAX_EXPORT_BATCH_SIZE, "1.5071"),
+        ("OTEL_EXPORTER_XRAY_MAX_BUFFERED_SPANS", "-5071"),
+        ("OTEL_EXPORTER_XRAY_ORPHAN_TIMEOUT_MILLIS", HUGE),
+        ("OTEL_EXPORTER_XRAY_SHUTDOWN_TIMEOUT_MILLIS", "forever-5071"),
     ],
 )
 def test_out_of_range_environment_setting_is_logged_once_and_the_default_used(
