@@ -389,12 +389,13 @@ class FaultyXRay:
             handler.wfile.write(b"\x00\x01 this is not HTTP \xff\r\n\r\n")
             handler.close_connection = True
             return
-        status, body = {
+        answers: Dict[str, Tuple[int, Dict[str, Any]]] = {
             "ok": (200, {"UnprocessedTraceSegments": []}),
             "throttle": (429, {"__type": "ThrottledException", "message": "Rate exceeded"}),
             "error": (500, {"__type": "InternalFailure", "message": "boom"}),
             "unavailable": (503, {"__type": "ServiceUnavailable", "message": "try later"}),
-        }[mode]
+        }
+        status, body = answers[mode]
         raw = json.dumps(body).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/x-amz-json-1.1")
