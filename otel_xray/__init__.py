@@ -65,9 +65,6 @@ _DEPRECATED: Dict[str, Tuple[str, str]] = {
     "to_xray_trace_id": ("otel_xray.ids", "otel_xray.ids.to_xray_trace_id"),
 }
 
-# TEMPORARY until the translate/ clean-up lands (renames this to translate.to_document).
-from .translate import translate  # noqa: E402, F401
-
 if TYPE_CHECKING:
     from .bootstrap import configure, stats
     from .config import TranslateOptions

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event
 from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_MESSAGE,
     EXCEPTION_STACKTRACE,
@@ -22,13 +23,22 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.trace import Status, StatusCode
 
-from .._diag import Counters, RateLimitedLog
+from .._diag import RateLimitedLog
 from ..config import TranslateOptions
 
 _log = logging.getLogger("otel_xray.translate.errors")
 _limited_log = RateLimitedLog(_log)
-#: ``cause_failed``: spans whose exception events could not be turned into a cause.
-COUNTERS = Counters()
+
+
+def _new_limited_log() -> None:
+    """A child process gets its own rate-limited log: another thread of the parent may
+    have held the old one's lock at ``os.fork()``, and nothing would ever release it."""
+    global _limited_log
+    _limited_log = RateLimitedLog(_log)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_limited_log)
 
 #: Errors read no span attributes (exceptions live in events), so none are consumed.
 MAPPED_KEYS: FrozenSet[str] = frozenset()
@@ -219,29 +229,28 @@ def _exception_line(block: _Block, line: str) -> None:
         block.message_lines.append(message)
 
 
-def error_flags(status: Optional[int], span_status: Optional[Status]) -> Dict[str, bool]:
-    """4xx → error (429 also throttle), 5xx → fault, else span status ERROR → fault."""
+_THROTTLED: Mapping[str, bool] = MappingProxyType({"error": True, "throttle": True})
+_ERROR: Mapping[str, bool] = MappingProxyType({"error": True})
+_FAULT: Mapping[str, bool] = MappingProxyType({"fault": True})
+_NO_FLAGS: Mapping[str, bool] = MappingProxyType({})
+
+
+def error_flags(status: Optional[int], span_status: Optional[Status]) -> Mapping[str, bool]:
+    """4xx → error (429 also throttle), 5xx → fault, else span status ERROR → fault.
+
+    ``status`` is the HTTP response status (:func:`~otel_xray.translate.http.status_code`).
+    Returns a read-only mapping to merge into the document.
+    """
     if status is not None:
         if status == 429:
-            return {"error": True, "throttle": True}
+            return _THROTTLED
         if 400 <= status <= 499:
-            return {"error": True}
+            return _ERROR
         if 500 <= status <= 599:
-            return {"fault": True}
+            return _FAULT
     if span_status is not None and span_status.status_code is StatusCode.ERROR:
-        return {"fault": True}
-    return {}
-
-
-def cause_block(
-    span: ReadableSpan, *, remote: bool, options: TranslateOptions
-) -> Optional[Dict[str, Any]]:
-    """The ``cause`` field from the span's exception events (or its status description).
-
-    ``remote`` marks every exception as coming from a downstream call (CLIENT/PRODUCER
-    spans). ``None`` when the span recorded no exception and has no ERROR description.
-    """
-    return cause_of(span.events, span.status, remote=remote, options=options)
+        return _FAULT
+    return _NO_FLAGS
 
 
 def cause_of(
@@ -251,11 +260,17 @@ def cause_of(
     remote: bool,
     options: TranslateOptions,
 ) -> Optional[Dict[str, Any]]:
-    """:func:`cause_block` from a span's ``events`` and ``status``."""
+    """The ``cause`` field from a span's exception ``events`` (or its ERROR ``status``
+    description).
+
+    ``remote`` marks every exception as coming from a downstream call (CLIENT/PRODUCER
+    spans). ``None`` when the span recorded no exception and has no ERROR description,
+    and when its exceptions could not be parsed (logged, rate-limited: the span is still
+    sent, without ``cause``).
+    """
     try:
         exceptions = _exceptions(events, status, remote, options.max_stack_frames)
     except Exception:  # a parser bug must never cost the span
-        COUNTERS.add("cause_failed")
         _limited_log.warning(
             "cause_failed", "could not translate the exceptions of a span", exc_info=True
         )

@@ -8,7 +8,7 @@ and every request string is cut to X-Ray's 250 characters.
 
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple
 
 from opentelemetry.semconv._incubating.attributes.http_attributes import (
     HTTP_CLIENT_IP,
@@ -46,7 +46,7 @@ from opentelemetry.semconv.attributes.url_attributes import (
 from opentelemetry.semconv.attributes.user_agent_attributes import USER_AGENT_ORIGINAL
 from opentelemetry.trace import SpanKind
 
-from ._attrs import Attributes, first_str, nonempty_str
+from ._attrs import Attributes, as_int, first_str, nonempty_str
 
 #: ``http.response.body.size`` (stable since semconv 1.27, no stable constant yet here).
 HTTP_RESPONSE_BODY_SIZE = "http.response.body.size"
@@ -103,7 +103,7 @@ def status_code(attrs: Attributes) -> Optional[int]:
             if 0 <= value <= _MAX_STATUS:
                 return value
             continue
-        status = _as_int(value, _MAX_STATUS)
+        status = as_int(value, _MAX_STATUS)
         if status is not None:
             return status
     return None
@@ -121,9 +121,10 @@ def http_block(attrs: Attributes, kind: SpanKind, *, is_segment: bool) -> Option
     return build_http_block(attrs, kind in _OUTGOING, is_segment, status_code(attrs))
 
 
-def has_http(attrs: Attributes) -> bool:
-    """Whether the span carries any HTTP key (else it gets no ``http`` block)."""
-    return not HTTP_MARKERS.isdisjoint(attrs)
+def has_http(keys: Iterable[str]) -> bool:
+    """Whether the span's attribute ``keys`` (or attributes) include an HTTP key (else it
+    gets no ``http`` block)."""
+    return not HTTP_MARKERS.isdisjoint(keys)
 
 
 def build_http_block(
@@ -156,9 +157,9 @@ def build_http_block(
     if status is not None:
         response["status"] = status
     if not _LENGTH_KEYS.isdisjoint(attrs):
-        length = _as_int(attrs.get(HTTP_RESPONSE_BODY_SIZE), _MAX_CONTENT_LENGTH)
+        length = as_int(attrs.get(HTTP_RESPONSE_BODY_SIZE), _MAX_CONTENT_LENGTH)
         if length is None:
-            length = _as_int(attrs.get(HTTP_RESPONSE_CONTENT_LENGTH), _MAX_CONTENT_LENGTH)
+            length = as_int(attrs.get(HTTP_RESPONSE_CONTENT_LENGTH), _MAX_CONTENT_LENGTH)
         if length is not None:
             response["content_length"] = length
 
@@ -197,7 +198,7 @@ def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
             if type(value) is int:  # the usual case
                 port = value if 0 <= value <= 65535 else None
             else:
-                port = _as_int(value, 65535)
+                port = as_int(value, 65535)
             if port:
                 break
     if not scheme:
@@ -277,26 +278,6 @@ def _client_ip(attrs: Attributes) -> Tuple[Optional[str], bool]:
     if client:
         return client, peer is not None and peer != client
     return peer, False
-
-
-def _as_int(value: object, maximum: int) -> Optional[int]:
-    """An int in 0..``maximum`` from an int, integral float or decimal string; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float):
-        if not value.is_integer():  # also NaN and infinities
-            return None
-        number = int(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not (0 < len(text) <= 20 and text.isascii() and text.isdigit()):
-            return None
-        number = int(text)
-    else:
-        return None
-    return number if 0 <= number <= maximum else None
 
 
 def _cut(text: str) -> str:

@@ -8,7 +8,6 @@ that the caller may consume.
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import orjson
@@ -56,8 +55,9 @@ from opentelemetry.semconv.attributes.telemetry_attributes import (
 )
 
 from ..config import TranslateOptions
+from ._attrs import as_int, bounded_text, text_of
+from ._cache import BoundedCache
 from .attributes import metadata_key, to_json_value
-from .aws import bounded_text, text_of
 
 #: Deprecated key (no constant in current semconv); the Python SDK's auto-configuration
 #: still sets it when the app runs under ``opentelemetry-instrument``.
@@ -79,16 +79,17 @@ _ECS_ORIGIN = "AWS::ECS::Container"
 _AWS = "aws"
 _EC2, _ECS, _EKS, _BEANSTALK = "aws_ec2", "aws_ecs", "aws_eks", "aws_elastic_beanstalk"
 
+#: Largest Beanstalk ``deployment_id`` sent (exact in every JSON reader).
+_MAX_DEPLOYMENT_ID = 2**53
 #: At most this many ``cloudwatch_logs`` entries.
 MAX_LOG_GROUPS = 50
-_CACHE_SIZE = 32
-
 _CacheKey = Tuple[int, bool, Tuple[str, ...]]
-# Read without the lock (a dict lookup is atomic); written under it. Each entry holds the
-# fields and, when they survive a JSON round trip unchanged, their JSON: parsing it is the
-# fastest way to a fresh deep copy.
-_cache: Dict[_CacheKey, Tuple[Resource, Dict[str, Any], Optional[bytes]]] = {}
-_cache_lock = threading.Lock()
+# Each entry holds the resource (so its id cannot be reused while cached), the fields and,
+# when they survive a JSON round trip unchanged, their JSON: parsing it is the fastest way
+# to a fresh deep copy.
+_fields: BoundedCache[_CacheKey, Tuple[Resource, Dict[str, Any], Optional[bytes]]] = (
+    BoundedCache(32)
+)
 
 
 def segment_fields(resource: Optional[Resource], options: TranslateOptions) -> Dict[str, Any]:
@@ -101,16 +102,10 @@ def segment_fields(resource: Optional[Resource], options: TranslateOptions) -> D
     if resource is None:
         return _compute({}, options)
     key = (id(resource), options.resource_metadata, options.log_group_names)
-    entry = _cache.get(key)
-    # The entry holds the resource itself, so its id cannot be reused while cached;
-    # the identity check is a second guard.
+    entry = _fields.get(key)
     if entry is None or entry[0] is not resource:
         fields = _compute(resource.attributes, options)
-        entry = (resource, fields, _as_json(fields))
-        with _cache_lock:
-            if len(_cache) >= _CACHE_SIZE:
-                del _cache[next(iter(_cache))]  # the oldest entry
-            _cache[key] = entry
+        entry = _fields.put(key, (resource, fields, _as_json(fields)))
     if entry[2] is not None:
         return orjson.loads(entry[2])  # type: ignore[no-any-return]
     return _copy_fields(entry[1])
@@ -240,20 +235,10 @@ def _beanstalk(attrs: Mapping[str, Any]) -> Dict[str, Any]:
         block["version_label"] = label
     # Only a real deployment number: the SDK's default service.instance.id is a UUID
     # (the Collector would send 0 for it).
-    deployment = _integer(attrs.get(SERVICE_INSTANCE_ID))
+    deployment = as_int(attrs.get(SERVICE_INSTANCE_ID), _MAX_DEPLOYMENT_ID)
     if deployment is not None:
         block["deployment_id"] = deployment
     return block
-
-
-def _integer(value: Any) -> Optional[int]:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
-        return int(value.strip())
-    return None
 
 
 def _xray(attrs: Mapping[str, Any]) -> Dict[str, Any]:

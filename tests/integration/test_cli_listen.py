@@ -18,13 +18,14 @@ import orjson
 import pytest
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.cli import main
 from otel_xray.cli.assemble import Trace
 from otel_xray.cli.listen import Listener, Received, check_datagram
 from otel_xray.cli.validate import check_document, check_trace
 from otel_xray.emit.protocol import HEADER
 from otel_xray.emit.udp import UdpEmitter
+from otel_xray.translate import to_document
 from tests.support.helpers import SCHEMA, SpanRecorder, assert_valid_document
 
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -382,7 +383,7 @@ def test_listener_accepts_real_spans_sent_by_the_udp_emitter(
         recorder.span("query", parent="local", kind=SpanKind.CLIENT,
                       attributes={"db.system": "sqlite", "db.statement": "SELECT 1"}),
     ]
-    documents = [orjson.dumps(assert_valid_document(translate(s, options))) for s in spans]
+    documents = [orjson.dumps(assert_valid_document(to_document(s, options))) for s in spans]
     emitter = UdpEmitter(listener.address)
     try:
         assert sum(emitter.send(documents)) == 2

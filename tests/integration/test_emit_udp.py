@@ -12,7 +12,7 @@ from typing import Any, Callable, List, Tuple
 import orjson
 import pytest
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.emit import Emitter
 from otel_xray.emit.address import ENV_DAEMON_ADDRESS
 from otel_xray.emit.protocol import (
@@ -23,6 +23,7 @@ from otel_xray.emit.protocol import (
     split_datagram,
 )
 from otel_xray.emit.udp import UdpEmitter
+from otel_xray.translate import to_document
 from tests.support.helpers import SpanRecorder, make_documents
 from tests.support.udp import UdpListener
 
@@ -32,7 +33,7 @@ TIMEOUT = 10.0
 
 def document_of_size(recorder: SpanRecorder, size: int) -> bytes:
     """A translated document padded (with metadata) to exactly ``size`` bytes."""
-    doc = translate(recorder.span("big"), OPTIONS)
+    doc = to_document(recorder.span("big"), OPTIONS)
     doc.setdefault("metadata", {})["padding"] = {"x": ""}
     base = len(orjson.dumps(doc))
     doc["metadata"]["padding"]["x"] = "p" * (size - base)

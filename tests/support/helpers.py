@@ -136,12 +136,13 @@ def is_finite_number(value: Any) -> bool:
 
 def make_documents(recorder: SpanRecorder, count: int) -> List[bytes]:
     """``count`` encoded documents translated from real spans, each checked for validity."""
-    from otel_xray import TranslateOptions, translate
+    from otel_xray import TranslateOptions
+    from otel_xray.translate import to_document
 
     options = TranslateOptions(lambda_mode=False)
     documents = []
     for index in range(count):
-        encoded = orjson.dumps(translate(recorder.span(f"span-{index}"), options))
+        encoded = orjson.dumps(to_document(recorder.span(f"span-{index}"), options))
         assert_valid_document(encoded)
         documents.append(encoded)
     return documents

@@ -18,7 +18,8 @@ from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
 from otel_xray.translate.http import MAPPED_KEYS, status_code, strip_userinfo
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
@@ -190,7 +191,7 @@ def test_http_block(
 ) -> None:
     parent = "local" if kind is CLIENT else None
     span = recorder.span("op", kind=kind, attributes=attributes, parent=parent)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["http"] == expected
 
 
@@ -209,12 +210,12 @@ def test_span_without_http_information_has_no_http_block(
     recorder: SpanRecorder, attributes: Dict[str, Any]
 ) -> None:
     span = recorder.span("op", kind=SERVER, attributes=attributes)
-    assert "http" not in assert_valid_document(translate(span, OPTIONS))
+    assert "http" not in assert_valid_document(to_document(span, OPTIONS))
 
 
 def test_forwarded_client_ip_not_flagged_on_subsegment(recorder: SpanRecorder) -> None:
     span = recorder.span("op", parent="local", attributes={"http.client_ip": "203.0.113.9"})
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["type"] == "subsegment"
     assert doc["http"] == {"request": {"client_ip": "203.0.113.9"}}
 
@@ -222,7 +223,7 @@ def test_forwarded_client_ip_not_flagged_on_subsegment(recorder: SpanRecorder) -
 def test_user_info_never_reaches_metadata(recorder: SpanRecorder) -> None:
     attributes = {"url.full": "https://u:secret@h/", "http.url": "https://u:secret@h/"}
     span = recorder.span("op", kind=CLIENT, parent="local", attributes=attributes)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert "secret" not in str(doc)
     assert {"url.full", "http.url"} <= MAPPED_KEYS
 
@@ -321,7 +322,7 @@ def test_real_requests_client_span(
         response = requests.get(http_server + path, timeout=10)
     assert response.status_code == status
     client = next(s for s in recorder.spans() if s.kind is SpanKind.CLIENT)
-    doc = assert_valid_document(translate(client, OPTIONS))
+    doc = assert_valid_document(to_document(client, OPTIONS))
     assert doc["type"] == "subsegment" and doc["namespace"] == "remote"
     assert doc["name"] == "127.0.0.1"
     assert doc["http"]["request"] == {
@@ -358,7 +359,7 @@ def test_real_flask_server_span(recorder: SpanRecorder, flask_app: Flask) -> Non
     )
     assert response.status_code == 200
     (server,) = [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
-    doc = assert_valid_document(translate(server, OPTIONS))
+    doc = assert_valid_document(to_document(server, OPTIONS))
     assert "type" not in doc
     assert doc["name"] == "test-service"
     assert doc["http"] == {
@@ -378,7 +379,7 @@ def test_real_flask_unhandled_exception_is_a_fault_with_cause(
     response = flask_app.test_client().get("/boom")
     assert response.status_code == 500
     (server,) = [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
-    doc = assert_valid_document(translate(server, OPTIONS))
+    doc = assert_valid_document(to_document(server, OPTIONS))
     assert doc["fault"] is True and "error" not in doc
     assert doc["http"]["response"]["status"] == 500
     (exception,) = doc["cause"]["exceptions"]

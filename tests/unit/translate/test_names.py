@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
 from otel_xray.translate.names import FALLBACK_NAME, MAX_NAME_LENGTH, clean_name
 from tests.support.helpers import SCHEMA, SpanRecorder, assert_valid_document
 
@@ -111,12 +112,12 @@ def test_subsegment_name(
     recorder: SpanRecorder, kind: SpanKind, attributes: Dict[str, Any], expected: str
 ) -> None:
     span = recorder.span("span-name", kind=kind, parent="local", attributes=attributes)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["name"] == expected
 
 
 def test_span_name_without_valid_characters_gets_fallback(recorder: SpanRecorder) -> None:
-    doc = assert_valid_document(translate(recorder.span("{}", parent="local"), OPTIONS))
+    doc = assert_valid_document(to_document(recorder.span("{}", parent="local"), OPTIONS))
     assert doc["name"] == FALLBACK_NAME
 
 
@@ -157,7 +158,7 @@ def test_segment_name(
 ) -> None:
     recorder = SpanRecorder(resource=Resource(resource_attrs))
     span = recorder.span("GET /items", kind=kind, attributes=attributes)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert "type" not in doc
     assert doc["name"] == expected
 
@@ -165,13 +166,13 @@ def test_segment_name(
 def test_root_with_remote_parent_is_named_after_service(recorder: SpanRecorder) -> None:
     span = recorder.span("GET /", kind=SpanKind.CLIENT, parent="remote",
                          attributes={"peer.service": "other"})
-    assert translate(span, OPTIONS)["name"] == "test-service"
+    assert to_document(span, OPTIONS)["name"] == "test-service"
 
 
 def test_server_span_nested_in_lambda_is_named_after_service(recorder: SpanRecorder) -> None:
     span = recorder.span("GET /", kind=SpanKind.SERVER, parent="local",
                          attributes={"http.host": "h"})
-    doc = assert_valid_document(translate(span, TranslateOptions(lambda_mode=True)))
+    doc = assert_valid_document(to_document(span, TranslateOptions(lambda_mode=True)))
     assert doc["type"] == "subsegment"
     assert doc["name"] == "test-service"
 
@@ -189,4 +190,4 @@ def test_database_call_without_name_or_host_is_named_after_the_system(
     recorder: SpanRecorder, attributes: Dict[str, Any], expected: str
 ) -> None:
     span = recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local", attributes=attributes)
-    assert assert_valid_document(translate(span, OPTIONS))["name"] == expected
+    assert assert_valid_document(to_document(span, OPTIONS))["name"] == expected

@@ -9,8 +9,9 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.translate import resource as resource_fields
+from otel_xray.translate import to_document
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -34,7 +35,7 @@ def _resource_keys(doc: Dict[str, Any]) -> List[str]:
 def _segment(attributes: Dict[str, Any], options: TranslateOptions = OPTIONS) -> Dict[str, Any]:
     recorder = SpanRecorder(resource=Resource.create(attributes))
     span = recorder.span("GET /", kind=SpanKind.SERVER)
-    return assert_valid_document(translate(span, options))
+    return assert_valid_document(to_document(span, options))
 
 
 ORIGIN_CASES = [
@@ -107,6 +108,18 @@ BLOCK_CASES = [
         {"version_label": "v7"},
         id="beanstalk-without-deployment-number",  # the SDK's service.instance.id is a UUID
     ),
+    *[
+        pytest.param(
+            {**AWS, "cloud.platform": "aws_elastic_beanstalk", "service.version": "v7",
+             "service.instance.id": instance_id},
+            "elastic_beanstalk",
+            {"version_label": "v7"},
+            id=f"beanstalk-without-deployment-number-from-{label}",
+        )
+        for label, instance_id in [
+            ("non-ascii-digit", "\u00b2"), ("int-beyond-json", 10**30), ("negative-int", -4),
+        ]
+    ],
 ]
 
 
@@ -242,7 +255,7 @@ def test_subsegment_gets_no_resource_fields() -> None:
     options = TranslateOptions(lambda_mode=False, resource_metadata=True, log_group_names=("/a",))
     recorder = SpanRecorder(resource=Resource.create({**AWS, "cloud.platform": "aws_ec2",
                                                       "service.version": "1"}))
-    doc = assert_valid_document(translate(recorder.span("child", parent="local"), options))
+    doc = assert_valid_document(to_document(recorder.span("child", parent="local"), options))
     assert not {"origin", "service", "aws"} & doc.keys()
     assert not _resource_keys(doc)
 

@@ -10,7 +10,8 @@ from typing import Any, Dict
 import orjson
 import pytest
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
 from otel_xray.translate.attributes import (
     MAX_DEPTH,
     MAX_ITEMS,
@@ -170,7 +171,7 @@ def test_attribute_value_in_document_is_strict_json(
     span = recorder.span("s", attributes={"app.value": value})
     if type((span.attributes or {}).get("app.value")) is not type(value):
         pytest.skip(f"this SDK does not keep {type(value).__name__} attribute values")
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["metadata"]["default"]["app.value"] == expected
 
 
@@ -178,5 +179,5 @@ def test_attribute_key_with_lone_surrogate_is_cleaned_in_metadata(
     recorder: SpanRecorder,
 ) -> None:
     span = recorder.span("s", attributes={"app.\udc00key": 1})
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["metadata"]["default"] == {"app.\ufffdkey": 1}
