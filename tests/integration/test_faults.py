@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
 import pytest
 from opentelemetry import trace
@@ -394,13 +394,26 @@ def _reconciles(stats: Dict[str, int]) -> bool:
 BAD_SPAN_ID = 0x0BAD0BAD0BAD0BAD
 
 
+class _Unreadable(Mapping[str, Any]):
+    """Attributes that raise on every read: a broken user-made mapping."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("these attributes cannot be read")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("these attributes cannot be read")
+
+    def __len__(self) -> int:
+        raise RuntimeError("these attributes cannot be read")
+
+
 def _badly_built_child(root: trace.Span) -> ReadableSpan:
-    """A span a user built by hand, with a start time that is not a number."""
+    """A span a user built by hand, whose attributes raise when translation reads them."""
     parent = root.get_span_context()
     context = SpanContext(parent.trace_id, BAD_SPAN_ID, False, TraceFlags(TraceFlags.SAMPLED))
     return ReadableSpan(
-        name="built-badly", context=context, parent=parent,
-        start_time="yesterday", end_time=2,  # type: ignore[arg-type]
+        name="built-badly", context=context, parent=parent, start_time=1, end_time=2,
+        attributes=_Unreadable(),  # type: ignore[arg-type]
     )
 
 
