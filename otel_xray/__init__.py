@@ -28,6 +28,7 @@ __all__ = [
     "XRayLambdaPropagator",
     "XRayParentBased",
     "XRayPropagator",
+    "XRayRemoteSampler",
     "XRaySpanExporter",
     "XRaySpanProcessor",
     "annotate",
@@ -46,6 +47,7 @@ _PUBLIC: Dict[str, str] = {
     "XRayLambdaPropagator": "otel_xray.propagation",
     "XRayParentBased": "otel_xray.sampling",
     "XRayPropagator": "otel_xray.propagation",
+    "XRayRemoteSampler": "otel_xray.sampling",
     "XRaySpanExporter": "otel_xray.exporter",
     "XRaySpanProcessor": "otel_xray.processor",
     "annotate": "otel_xray.span_helpers",
@@ -74,7 +76,7 @@ if TYPE_CHECKING:
     from .ids import XRayIdGenerator
     from .processor import XRaySpanProcessor
     from .propagation import XRayLambdaPropagator, XRayPropagator
-    from .sampling import XRayParentBased
+    from .sampling import XRayParentBased, XRayRemoteSampler
     from .span_helpers import annotate, botocore_request_hook, put_metadata
 
 

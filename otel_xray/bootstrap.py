@@ -43,14 +43,14 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions
+from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions, on_lambda
 from .emit import Emitter
 from .emit.address import ENV_DAEMON_ADDRESS
-from .emit.udp import UdpEmitter
+from .emit.transport import transport_emitter, transport_name
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
 from .propagation import XRayLambdaPropagator, XRayPropagator
-from .sampling import XRayParentBased
+from .sampling import XRayParentBased, XRayRemoteSampler
 
 __all__ = ["configure", "stats"]
 
@@ -101,9 +101,11 @@ def configure(
         sampler: decides new traces and requests whose header asks for a decision
             (``Sampled=?``). Wrapped in :class:`~otel_xray.sampling.XRayParentBased`, so a
             ``Sampled=0/1`` from the caller always wins. Default: ``OTEL_TRACES_SAMPLER``,
-            else sample everything.
+            else the X-Ray console's sampling rules (:class:`~otel_xray.XRayRemoteSampler`,
+            as the native SDK), else on Lambda sample everything (Lambda decides).
         resource_attributes: extra resource attributes (they win over the detected ones).
-        emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``.
+        emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``. Default:
+            ``OTEL_EXPORTER_XRAY_TRANSPORT`` (``udp``, ``tcp`` or ``api``), else UDP.
         flush_on_exit_signals: on ``SIGTERM`` (and ``SIGHUP``), send what is finished
             before the process ends: flush (at most 5 s), then run the handler the
             application had installed, or the signal's default action. Off by default:
@@ -122,7 +124,7 @@ def configure(
     """
     if options is None:
         options = TranslateOptions.from_env()
-    processor = XRaySpanProcessor(emitter or _udp_emitter(daemon_address), options=options)
+    processor = XRaySpanProcessor(emitter or _emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
     if flush_on_exit_signals:
@@ -157,11 +159,11 @@ def default_propagator(on_lambda: bool) -> TextMapPropagator:
     return CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), xray])
 
 
-def _udp_emitter(daemon_address: Optional[str]) -> UdpEmitter:
+def _emitter(daemon_address: Optional[str]) -> Emitter:
     from_env = os.environ.get(ENV_DAEMON_ADDRESS, "").strip()
     if from_env and daemon_address is not None and daemon_address != from_env:
         _log.info("%s=%s overrides daemon_address=%r", ENV_DAEMON_ADDRESS, from_env, daemon_address)
-    return UdpEmitter(None if from_env else daemon_address)
+    return transport_emitter(None if from_env else daemon_address)
 
 
 # -- the provider -------------------------------------------------------------------------
@@ -190,9 +192,10 @@ def _install(
             return _installed.provider
         if isinstance(current, TracerProvider):
             return _join_existing(current, processor)
+        resource = build_resource(service_name, resource_attributes)
         provider = TracerProvider(
-            sampler=xray_sampler(sampler),
-            resource=build_resource(service_name, resource_attributes),
+            sampler=xray_sampler(sampler, resource),
+            resource=resource,
             id_generator=XRayIdGenerator(),
         )
         slot = _ReplaceableProcessor(processor)
@@ -291,11 +294,32 @@ class _ReplaceableProcessor(SpanProcessor):
 # -- sampler and resource -------------------------------------------------------------------
 
 
-def xray_sampler(sampler: Optional[Sampler] = None) -> XRayParentBased:
-    """``sampler`` (default: ``OTEL_TRACES_SAMPLER``, else always on) as X-Ray parent-based."""
-    if isinstance(sampler, XRayParentBased):
-        return sampler
-    return XRayParentBased(sampler if sampler is not None else _sampler_from_env())
+def xray_sampler(
+    sampler: Optional[Sampler] = None, resource: Optional[Resource] = None
+) -> XRayParentBased:
+    """``sampler`` as X-Ray parent-based. Default: ``OTEL_TRACES_SAMPLER``, else the X-Ray
+    console's rules for ``resource`` (always on under Lambda, which decides itself)."""
+    if sampler is None and not os.environ.get(ENV_TRACES_SAMPLER, "").strip():
+        return _default_sampler(resource)
+    root = sampler if sampler is not None else _sampler_from_env()
+    return root if isinstance(root, XRayParentBased) else XRayParentBased(root)
+
+
+def _default_sampler(resource: Optional[Resource]) -> XRayParentBased:
+    """The native SDK's default: the console's rules, through the daemon (or the API when
+    that is the transport). On Lambda the function's trace header decides."""
+    if on_lambda():
+        return XRayParentBased(ALWAYS_ON)
+    if transport_name() == "api":
+        from .emit.api import _make_client
+
+        try:
+            return XRayRemoteSampler(resource, xray_client=_make_client(None, None))
+        except (ImportError, ValueError) as exc:
+            _log.warning("cannot poll the X-Ray API for sampling rules (%s); sampling "
+                         "everything", exc)
+            return XRayParentBased(ALWAYS_ON)
+    return XRayRemoteSampler(resource)
 
 
 def _sampler_from_env() -> Sampler:

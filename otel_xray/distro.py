@@ -27,12 +27,18 @@ from opentelemetry.propagate import set_global_textmap
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util._importlib_metadata import entry_points
 
-from .bootstrap import _adopt, _ReplaceableProcessor, resource_attributes, xray_sampler
+from .bootstrap import (
+    _adopt,
+    _ReplaceableProcessor,
+    resource_attributes,
+    xray_sampler,
+)
 from .config import TranslateOptions, on_lambda
-from .emit.udp import UdpEmitter
+from .emit.transport import transport_emitter
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
 
@@ -74,16 +80,17 @@ class XRayConfigurator(_OTelSDKConfigurator):
 
     def _configure(self, **kwargs: Any) -> None:
         slot = _ReplaceableProcessor(
-            XRaySpanProcessor(UdpEmitter(), options=TranslateOptions.from_env())
+            XRaySpanProcessor(transport_emitter(), options=TranslateOptions.from_env())
         )
         _remove_xray_exporter_from_env()
         kwargs["span_processors"] = [*(kwargs.get("span_processors") or ()), slot]
-        kwargs.setdefault("sampler", xray_sampler())
         if not os.environ.get(OTEL_PYTHON_ID_GENERATOR):
             kwargs.setdefault("id_generator", XRayIdGenerator())
         kwargs["resource_attributes"] = resource_attributes(
             None, kwargs.get("resource_attributes")
         )
+        if kwargs.get("sampler") is None:
+            kwargs["sampler"] = xray_sampler(None, Resource.create(kwargs["resource_attributes"]))
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]
         provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider):

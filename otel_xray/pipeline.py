@@ -54,10 +54,11 @@ class suppressed:
 
 
 def default_emitter() -> Emitter:
-    """A :class:`~otel_xray.emit.udp.UdpEmitter` for ``AWS_XRAY_DAEMON_ADDRESS``."""
-    from .emit.udp import UdpEmitter
+    """The emitter ``OTEL_EXPORTER_XRAY_TRANSPORT`` names (default: a
+    :class:`~otel_xray.emit.udp.UdpEmitter`) for ``AWS_XRAY_DAEMON_ADDRESS``."""
+    from .emit.transport import transport_emitter
 
-    return UdpEmitter()
+    return transport_emitter()
 
 
 class Pipeline:

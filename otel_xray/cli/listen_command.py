@@ -14,6 +14,7 @@ import orjson
 
 from .assemble import Trace
 from .listen import Listener, Received, Stats, resolve_listen_address
+from .sampling_server import add_sampling_arguments, open_sampling_server
 from .waterfall import Style, can_draw_blocks, render, use_color
 
 DEFAULT_QUIET_AFTER = 1.0
@@ -39,6 +40,7 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", metavar="FILE",
         help="also append every document to FILE as JSON Lines",
     )
+    add_sampling_arguments(parser)
     parser.set_defaults(run=run_listen)
 
 
@@ -144,11 +146,22 @@ def run_listen(args: argparse.Namespace) -> int:
         except OSError as exc:
             err.write(f"otel-xray listen: cannot listen on {bind[0]}:{bind[1]}: {exc}\n")
             return 1
+        try:
+            tcp = open_sampling_server(args.address, args.sampling_rules, listener.address)
+        except (OSError, ValueError) as exc:
+            listener.close()
+            err.write(f"otel-xray listen: --sampling-rules: {exc}\n")
+            return 2
+        if tcp is not None:
+            stack.callback(tcp.close)
         stop = threading.Event()
         with _stop_on_signals(stop):
             printer.say(
                 f"otel-xray listen: listening on udp {listener.address} (Ctrl-C to stop)"
             )
+            if tcp is not None:
+                printer.say(f"otel-xray listen: sampling rules and /TraceSegments on tcp "
+                            f"{tcp.address}")
             try:
                 listener.serve(stop)
             except KeyboardInterrupt:

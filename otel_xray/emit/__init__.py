@@ -40,6 +40,7 @@ class Emitter(Protocol):
 
 
 from .api import ApiEmitter  # noqa: E402  (the transports come after the protocol)
+from .tcp import TcpEmitter  # noqa: E402
 from .udp import UdpEmitter  # noqa: E402
 
-__all__ = ["ApiEmitter", "Emitter", "UdpEmitter"]
+__all__ = ["ApiEmitter", "Emitter", "TcpEmitter", "UdpEmitter"]

@@ -31,34 +31,26 @@ _CLIENT_CONFIG = {
 _INSTALL_HINT = "ApiEmitter needs botocore: pip install 'otel-xray[api]'"
 
 
-class ApiEmitter:
-    """Sends documents with PutTraceSegments, in batches of up to 50.
+class SendFailure(Exception):
+    """A PutTraceSegments call that failed as a whole; ``reason`` names the counter."""
 
-    Pass a botocore/boto3 X-Ray ``client``, or let one be made from the default credential
-    chain with ``region`` (else ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / the AWS config)
-    and ``endpoint_url`` (e.g. a VPC endpoint). Raises ``ImportError`` without botocore
-    and ``ValueError`` when no region is configured; after construction nothing is raised:
-    rejected documents (``UnprocessedTraceSegments``), throttling, other API errors and
-    connection errors are counted in :meth:`stats` and logged, rate-limited.
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BatchEmitter:
+    """What the PutTraceSegments transports share: batches of up to 50 documents, the
+    64 kB check, unprocessed documents matched back by id, counters and rate-limited logs.
+
+    A subclass makes the call in :meth:`_call` (the API through botocore in
+    :class:`ApiEmitter`, the daemon's TCP proxy in :class:`~otel_xray.emit.tcp.TcpEmitter`).
     """
 
-    def __init__(
-        self,
-        client: Any = None,
-        *,
-        region: Optional[str] = None,
-        endpoint_url: Optional[str] = None,
-    ) -> None:
-        try:
-            from botocore.exceptions import BotoCoreError, ClientError
-        except ImportError as exc:
-            raise ImportError(_INSTALL_HINT) from exc
-        self._client_errors = (ClientError,)
-        self._botocore_errors = (BotoCoreError,)
-        self._client = client if client is not None else _make_client(region, endpoint_url)
+    def __init__(self, log: logging.Logger) -> None:
         self.max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
         self._counters = Counters()
-        self._diag = RateLimitedLog(_log)
+        self._diag = RateLimitedLog(log)
         self._closed = False
         self._close_lock = threading.Lock()
 
@@ -98,22 +90,9 @@ class ApiEmitter:
         counts.update(self._counters.snapshot())
         return counts
 
-    def close(self) -> None:
-        """Close the client's connections. Idempotent."""
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-        close = getattr(self._client, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                _log.debug("closing the X-Ray client failed", exc_info=True)
-
-    def __repr__(self) -> str:
-        region = getattr(getattr(self._client, "meta", None), "region_name", None)
-        return f"ApiEmitter(region={region!r})"
+    def _call(self, texts: List[str]) -> Any:
+        """One PutTraceSegments call; return its response or raise :class:`SendFailure`."""
+        raise NotImplementedError
 
     def _put(
         self, documents: Sequence[bytes], batch: List[int], batch_bytes: int,
@@ -124,13 +103,9 @@ class ApiEmitter:
         self._counters.add("api_calls")
         texts = [documents[index].decode("utf-8", "replace") for index in batch]
         try:
-            response = self._client.put_trace_segments(TraceSegmentDocuments=texts)
-        except self._client_errors as exc:
-            code = str(exc.response.get("Error", {}).get("Code") or "ClientError")
-            self._fail(len(batch), code, "PutTraceSegments failed: %s", exc)
-            return
-        except self._botocore_errors as exc:
-            self._fail(len(batch), type(exc).__name__, "PutTraceSegments failed: %s", exc)
+            response = self._call(texts)
+        except SendFailure as exc:
+            self._fail(len(batch), exc.reason, "%s", exc)
             return
         except Exception as exc:  # a bug or an odd client must not reach the application
             self._fail(len(batch), "internal", "PutTraceSegments failed: %r", exc)
@@ -175,6 +150,60 @@ class ApiEmitter:
         self._counters.add("send_errors", count)
         self._counters.add("send_errors." + reason, count)
         self._diag.warning("send." + reason, msg, *args)
+
+
+class ApiEmitter(BatchEmitter):
+    """Sends documents with PutTraceSegments, in batches of up to 50.
+
+    Pass a botocore/boto3 X-Ray ``client``, or let one be made from the default credential
+    chain with ``region`` (else ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / the AWS config)
+    and ``endpoint_url`` (e.g. a VPC endpoint). Raises ``ImportError`` without botocore
+    and ``ValueError`` when no region is configured; after construction nothing is raised:
+    rejected documents (``UnprocessedTraceSegments``), throttling, other API errors and
+    connection errors are counted in :meth:`stats` and logged, rate-limited.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        region: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+    ) -> None:
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError
+        except ImportError as exc:
+            raise ImportError(_INSTALL_HINT) from exc
+        self._client_errors = (ClientError,)
+        self._botocore_errors = (BotoCoreError,)
+        self._client = client if client is not None else _make_client(region, endpoint_url)
+        super().__init__(_log)
+
+    def close(self) -> None:
+        """Close the client's connections. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                _log.debug("closing the X-Ray client failed", exc_info=True)
+
+    def __repr__(self) -> str:
+        region = getattr(getattr(self._client, "meta", None), "region_name", None)
+        return f"ApiEmitter(region={region!r})"
+
+    def _call(self, texts: List[str]) -> Any:
+        try:
+            return self._client.put_trace_segments(TraceSegmentDocuments=texts)
+        except self._client_errors as exc:
+            code = str(exc.response.get("Error", {}).get("Code") or "ClientError")
+            raise SendFailure(code, f"PutTraceSegments failed: {exc}") from None
+        except self._botocore_errors as exc:
+            raise SendFailure(type(exc).__name__, f"PutTraceSegments failed: {exc}") from None
 
 
 def _rejected_indexes(
@@ -226,4 +255,4 @@ def _make_client(region: Optional[str], endpoint_url: Optional[str]) -> Any:
     )
 
 
-__all__ = ["MAX_BATCH_SIZE", "ApiEmitter"]
+__all__ = ["MAX_BATCH_SIZE", "ApiEmitter", "BatchEmitter", "SendFailure"]

@@ -43,6 +43,9 @@ from ._cache import BoundedCache
 
 #: Span attribute listing the keys to index as annotations for this span (a list, or one key).
 ANNOTATIONS_KEY = "aws.xray.annotations"
+#: The X-Ray sampling rule that sampled a span (set by ``XRayRemoteSampler``); a segment
+#: carries it as ``aws.xray.sampling_rule_name``, where the native SDKs put it.
+SAMPLING_RULE_KEY = "aws.xray.sampling_rule_name"
 #: ``aws.xray.metadata.<ns>`` holds JSON text that becomes ``metadata.<ns>``.
 METADATA_PREFIX = "aws.xray.metadata."
 #: The metadata namespace of plain attributes.
@@ -75,7 +78,7 @@ TRUNCATION_MARKER = "...[truncated]"
 
 #: Consumed here, never repeated in ``metadata.default``. The ``aws.xray.metadata.*``
 #: family is recognised by prefix; ``enduser.id``/``user.id`` only on segments (see apply).
-MAPPED_KEYS: FrozenSet[str] = frozenset({ANNOTATIONS_KEY})
+MAPPED_KEYS: FrozenSet[str] = frozenset({ANNOTATIONS_KEY, SAMPLING_RULE_KEY})
 
 #: ``user`` comes from the first of these holding a usable value.
 _USER_KEYS = (ENDUSER_ID, USER_ID)

@@ -195,6 +195,10 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         aws_block = {}
     if is_aws:
         aws_block.update(aws.aws_block(attrs))
+    if as_segment:
+        rule = attrs.get(attributes.SAMPLING_RULE_KEY)
+        if type(rule) is str and rule:
+            aws_block["xray"] = {**aws_block.get("xray", {}), "sampling_rule_name": rule}
     if aws_block:
         body["aws"] = aws_block
     sql_block = sql.sql_block(attrs) if shape.maybe_sql else None

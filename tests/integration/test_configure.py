@@ -11,7 +11,7 @@ import pytest
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
 import otel_xray
@@ -127,7 +127,8 @@ def test_configure_reads_otel_traces_sampler(
 def test_configure_twice_returns_the_same_provider_and_exports_once(
     udp_listener: UdpListener,
 ) -> None:
-    first = configure("svc", daemon_address=udp_listener.address)
+    # Two traces in one second: sample both (the default rules' local fallback would not).
+    first = configure("svc", daemon_address=udp_listener.address, sampler=ALWAYS_ON)
     second = configure("svc", daemon_address=udp_listener.address)
     assert second is first
     span = send_span()

@@ -31,6 +31,8 @@ def example_env(listener: UdpListener, **extra: str) -> Dict[str, str]:
         if not k.startswith(("OTEL_", "AWS_", "_X_AMZN")) and k != "_HANDLER"
     }
     env.update(AWS_XRAY_DAEMON_ADDRESS=listener.address, NO_PROXY="127.0.0.1", **extra)
+    # The UDP stand-in serves no sampling rules: sample everything, as `otel-xray listen` does.
+    env.setdefault("OTEL_TRACES_SAMPLER", "parentbased_always_on")
     return env
 
 
