@@ -291,7 +291,9 @@ def test_stats_is_empty_before_configure(fresh_otel: None) -> None:
 def test_stats_reports_the_configured_pipeline_reconciled(
     fresh_otel: None, udp_listener: UdpListener
 ) -> None:
-    provider = configure("accounting", emitter=UdpEmitter(udp_listener.address))
+    provider = configure(
+        "accounting", emitter=UdpEmitter(udp_listener.address), sampler=RecordOnlyOddTraces()
+    )
     load = Load(provider, threads=4, traces=5)
 
     load.run()

@@ -571,8 +571,9 @@ def test_shutdown_while_threads_end_spans_raises_nothing_and_counts_everything(
 _APP = """
 import sys
 from opentelemetry import trace
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 import otel_xray
-otel_xray.configure("exiting", daemon_address=sys.argv[1])
+otel_xray.configure("exiting", daemon_address=sys.argv[1], sampler=ALWAYS_ON)
 tracer = trace.get_tracer("app")
 for index in range(5):
     tracer.start_span(f"span-{index}").end()

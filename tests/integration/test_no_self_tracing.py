@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.instrumentation.urllib import URLLibInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
 import otel_xray
@@ -90,8 +91,10 @@ def test_api_emitter_sends_no_span_of_its_own_put_trace_segments_calls(
     urllib.request.urlopen(
         urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10
     ).close()
+    # Everything sampled: a span of our own export would be sent too.
     provider = configure(
-        "checkout", emitter=ApiEmitter(endpoint_url=moto_server, region="us-east-1")
+        "checkout", emitter=ApiEmitter(endpoint_url=moto_server, region="us-east-1"),
+        sampler=ALWAYS_ON,
     )
 
     span = _one_span_and_flushes(provider)
@@ -142,7 +145,7 @@ def test_emitter_using_instrumented_urllib_sends_no_span_of_its_own_requests(
     faulty_xray: Any, urllib_instrumented: None
 ) -> None:
     server: FaultyXRay = faulty_xray("ok")
-    provider = configure("checkout", emitter=_UrllibEmitter(server.url))
+    provider = configure("checkout", emitter=_UrllibEmitter(server.url), sampler=ALWAYS_ON)
 
     span = _one_span_and_flushes(provider)
 

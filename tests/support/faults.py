@@ -90,8 +90,9 @@ class Load:
     (a server root and its children) through ``provider``.
 
     ``run()`` returns when every thread finished (failing the test if one hangs) and
-    records what the application saw: spans ended, how many of them were sampled, and
-    any exception that reached an application thread.
+    records what the application saw: recording spans ended (``created``: the ones the
+    SDK hands to span processors), how many of them were sampled, and any exception that
+    reached an application thread.
     """
 
     def __init__(
@@ -127,13 +128,15 @@ class Load:
             for _ in range(self.traces):
                 root = self.tracer.start_span("request", kind=SpanKind.SERVER)
                 context = trace.set_span_in_context(root)
-                for index in range(self.spans - 1):
-                    self.tracer.start_span(f"work-{index}", context=context).end()
-                    created += 1
-                root.end()
-                created += 1
-                if root.get_span_context().trace_flags.sampled:
-                    sampled += self.spans
+                spans = [
+                    self.tracer.start_span(f"work-{index}", context=context)
+                    for index in range(self.spans - 1)
+                ] + [root]
+                for span in spans:  # children first, then the root
+                    if span.is_recording():
+                        created += 1
+                        sampled += span.get_span_context().trace_flags.sampled
+                    span.end()
         except BaseException as exc:  # what the application would see
             with self._lock:
                 self.errors.append(exc)
