@@ -46,7 +46,7 @@ from tests.support.faults import (
     wait_received,
     wait_until,
 )
-from tests.support.helpers import assert_valid_document, walk
+from tests.support.helpers import SpanRecorder, assert_valid_document, walk
 from tests.support.pipeline import OPTIONS
 from tests.support.udp import UdpListener
 
@@ -190,17 +190,10 @@ def test_exporter_fails_an_export_that_a_refused_datagram_belonged_to(
 ) -> None:
     emitter = OversizeEveryOther(udp_listener)
     exporter = XRaySpanExporter(emitter, options=OPTIONS)
-    recorder = TracerProvider()
-    kept: List[ReadableSpan] = []
+    recorder = SpanRecorder()
+    ended = _uneven_traces(recorder.provider)
 
-    class Keep(SpanProcessor):
-        def on_end(self, span: ReadableSpan) -> None:
-            kept.append(span)
-
-    recorder.add_span_processor(Keep())
-    ended = _uneven_traces(recorder)
-
-    assert exporter.export(kept) is SpanExportResult.FAILURE
+    assert exporter.export(recorder.spans()) is SpanExportResult.FAILURE
 
     stats = exporter.stats()
     ids = wait_received(udp_listener, stats["spans_sent"])
@@ -442,21 +435,13 @@ def test_exporter_sends_the_rest_of_a_batch_holding_an_untranslatable_span(
     udp_listener: UdpListener,
 ) -> None:
     exporter = XRaySpanExporter(UdpEmitter(udp_listener.address), options=OPTIONS)
-    recorder = TracerProvider()
-    kept: List[ReadableSpan] = []
-
-    class Keep(SpanProcessor):
-        def on_end(self, span: ReadableSpan) -> None:
-            kept.append(span)
-
-    recorder.add_span_processor(Keep())
-    tracer = recorder.get_tracer("app")
-    root = tracer.start_span("root", kind=SpanKind.SERVER)
-    tracer.start_span("child", context=trace.set_span_in_context(root)).end()
-    kept.append(_badly_built_child(root))
+    recorder = SpanRecorder()
+    root = recorder.tracer.start_span("root", kind=SpanKind.SERVER)
+    recorder.tracer.start_span("child", context=trace.set_span_in_context(root)).end()
     root.end()
+    batch = [*recorder.spans(), _badly_built_child(root)]
 
-    assert exporter.export(kept) is SpanExportResult.FAILURE
+    assert exporter.export(batch) is SpanExportResult.FAILURE
 
     stats = exporter.stats()
     assert_reconciled(stats, processor=False)
