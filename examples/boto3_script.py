@@ -1,6 +1,7 @@
 r"""A plain script that calls AWS with boto3, traced to AWS X-Ray with otel-xray.
 
-The whole run is one trace: a segment for the script with one ``aws`` subsegment per call.
+The whole run is one trace: a segment named after the job (``nightly-report``, as the X-Ray
+SDK's ``begin_segment`` named it) with one ``aws`` subsegment per call.
 
 Run it against AWS (needs credentials) or, with no AWS account, against moto::
 

@@ -43,6 +43,7 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
+from . import _parity
 from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions, on_lambda
 from .emit import Emitter
 from .emit.address import ENV_DAEMON_ADDRESS
@@ -112,8 +113,16 @@ def configure(
             without it a signal that kills the process loses the traces of its last
             moments (see docs/guarantees.md). Needs the main thread.
 
-    The provider gets X-Ray trace ids and AWS platform attributes detected from the
-    environment (Lambda, ECS; no network calls). The global propagator becomes
+    The provider gets X-Ray trace ids, the Python runtime and AWS platform attributes
+    detected from the environment (Lambda; ECS and EKS through the AWS resource detectors,
+    which ask the ECS metadata endpoint or the Kubernetes API only when on ECS or EKS).
+    As the native SDK did, HTTP servers capture ``X-Forwarded-For`` (for ``client_ip``;
+    unless ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` is set), answer
+    with ``X-Amzn-Trace-Id: Root=…`` (unless another response propagator is installed),
+    and botocore, when its instrumentation is installed, is instrumented with
+    :func:`~otel_xray.span_helpers.botocore_request_hook` (S3 bucket and key; a later
+    ``BotocoreInstrumentor().instrument()`` finds it done; listing ``botocore`` in
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` skips it). The global propagator becomes
     ``tracecontext,baggage,otel_xray`` (``otel_xray_lambda`` on Lambda).
 
     Calling it again does not add a second exporter: the same provider is returned and its
@@ -131,7 +140,16 @@ def configure(
         from .exit_signals import flush_on_signals
 
         flush_on_signals(provider)
+    _native_parity()
     return provider
+
+
+def _native_parity() -> None:
+    """What the native SDK did unasked (docs/migration.md): ``client_ip`` from
+    ``X-Forwarded-For``, ``X-Amzn-Trace-Id`` on responses, S3 bucket and key."""
+    _parity.capture_forwarded_for(os.environ)
+    _parity.install_response_propagator()
+    _parity.hook_botocore()
 
 
 def stats() -> Dict[str, int]:
@@ -354,8 +372,13 @@ def resource_attributes(
     (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``) does not set, then ``attributes``.
     """
     from_env = OTELResourceDetector().detect().attributes
+    detected = {
+        **_parity.runtime_attributes(),
+        **platform_attributes(os.environ),
+        **_parity.detected_container(os.environ),
+    }
     merged: Dict[str, AttributeValue] = {
-        key: value for key, value in platform_attributes(os.environ).items() if key not in from_env
+        key: value for key, value in detected.items() if key not in from_env
     }
     merged.update(attributes or {})
     if service_name:

@@ -31,6 +31,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util._importlib_metadata import entry_points
 
+from . import _parity
 from .bootstrap import (
     _adopt,
     _ReplaceableProcessor,
@@ -58,7 +59,9 @@ class XRayDistro(BaseDistro):  # type: ignore[misc, unused-ignore]
     ``OTEL_PROPAGATORS=tracecontext,baggage,otel_xray`` (``otel_xray_lambda`` on Lambda),
     ``OTEL_PYTHON_ID_GENERATOR=otel_xray`` and ``OTEL_TRACES_EXPORTER=otel_xray`` (which
     :class:`XRayConfigurator` turns into the X-Ray span processor; another configurator
-    uses the exporter).
+    uses the exporter), and ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST=
+    X-Forwarded-For`` (``client_ip`` behind a load balancer). The botocore instrumentation
+    gets :func:`~otel_xray.span_helpers.botocore_request_hook` (S3 bucket and key).
     """
 
     def _configure(self, **kwargs: Any) -> None:
@@ -67,6 +70,11 @@ class XRayDistro(BaseDistro):  # type: ignore[misc, unused-ignore]
         os.environ.setdefault(OTEL_PROPAGATORS, f"tracecontext,baggage,{xray}")
         os.environ.setdefault(OTEL_PYTHON_ID_GENERATOR, ENTRY_POINT_NAME)
         os.environ.setdefault(OTEL_TRACES_EXPORTER, ENTRY_POINT_NAME)
+        _parity.capture_forwarded_for(os.environ)
+
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        """Activate an instrumentation; botocore gets the S3 bucket-and-key hook."""
+        super().load_instrumentor(entry_point, **_parity.botocore_kwargs(entry_point.name, kwargs))
 
 
 class XRayConfigurator(_OTelSDKConfigurator):
@@ -98,6 +106,7 @@ class XRayConfigurator(_OTelSDKConfigurator):
         propagator = _propagator_from_env()
         if propagator is not None:
             set_global_textmap(propagator)
+        _parity.install_response_propagator()
 
 
 def _remove_xray_exporter_from_env() -> None:

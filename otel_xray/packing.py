@@ -48,6 +48,7 @@ import orjson
 
 from ._diag import Counters
 from .emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
+from .translate.errors import link_propagated
 from .translate.segment import Translated
 
 _log = logging.getLogger("otel_xray.packing")
@@ -289,6 +290,7 @@ def pack_translated_documents(
     if trees is None:  # duplicate span ids: only the general path handles them
         return _pack_encoded(items, max_document_bytes, counters, failed)
     tops, kids = trees
+    link_propagated(tops, kids)
     # The general path counts into a scratch first: it may have to restart from scratch.
     scratch: Optional[Counters] = None
     documents: List[Packed] = []

@@ -27,6 +27,7 @@ from .buffer import TraceBuffer
 from .config import IntSetting, TranslateOptions
 from .emit import Emitter
 from .pipeline import Pipeline, default_emitter, suppressed
+from .propagation import link_displaced_parent
 from .translate.segment import Translated
 
 __all__ = ["XRaySpanProcessor"]
@@ -123,7 +124,9 @@ class XRaySpanProcessor(SpanProcessor):
     # --- SpanProcessor ------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        """Nothing to do when a span starts."""
+        """On Lambda: link the handler's span to the trace its event came from."""
+        if self._pipeline.options.lambda_mode:
+            link_displaced_parent(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue a finished, sampled span for the worker: O(1), never raises or blocks."""

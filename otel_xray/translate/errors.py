@@ -13,7 +13,18 @@ import logging
 import os
 import re
 from types import MappingProxyType
-from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Dict,
+    FrozenSet,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+)
 
 from opentelemetry.sdk.trace import Event
 from opentelemetry.semconv.attributes.exception_attributes import (
@@ -317,6 +328,88 @@ def _event_exceptions(attrs: Any, remote: bool, max_frames: int) -> List[Dict[st
         if parsed.link is not None:
             entries[index]["cause"] = entries[index + 1]["id"]
     return entries
+
+
+class _Item(Protocol):
+    @property
+    def body(self) -> Dict[str, Any]: ...
+    @property
+    def span_id(self) -> str: ...
+
+
+def link_propagated(tops: Sequence[_Item], kids: Mapping[str, Sequence[_Item]]) -> None:
+    """Record an exception that propagated out of a child span once, as the X-Ray SDKs do.
+
+    An exception raised in a call (a downstream AWS error) is recorded by the call's span
+    and again, with more frames, by every span it passes through. Where an ancestor's
+    exception is the same exception (same type, message and innermost frame; the latest
+    such child wins), the ancestor's ``cause`` becomes the id of the child's
+    exception (``"cause": "<id>"``, the X-Ray form for "the cause is that exception");
+    where it only ends the ancestor's chain (``raise Other(...) from error``), the
+    ancestor keeps its own exceptions and the one before points at the child's id.
+    Works on the bodies of one batch in place; ``kids`` maps span ids to children.
+    """
+    if not kids:  # nothing nested, nothing propagated
+        return
+    stack: List[Tuple[_Item, bool]] = [(top, False) for top in tops]
+    while stack:  # post-order: children are linked before their parents
+        item, children_done = stack.pop()
+        children = kids.get(item.span_id, ())
+        if not children_done and children:
+            stack.append((item, True))
+            stack.extend((child, False) for child in children)
+            continue
+        cause = item.body.get("cause")
+        if not (children and isinstance(cause, dict)):
+            continue
+        exceptions = cause.get("exceptions")
+        if not isinstance(exceptions, list):
+            continue
+        for child in reversed(children):
+            if _link_to_child(item.body, exceptions, _recorded(child.body, kids, child)):
+                break
+
+
+def _recorded(
+    body: Mapping[str, Any], kids: Mapping[str, Sequence[_Item]], item: _Item
+) -> List[Dict[str, Any]]:
+    """The exceptions a (linked) child stands for: its own, or those its id cause names."""
+    cause = body.get("cause")
+    if isinstance(cause, dict):
+        exceptions = cause.get("exceptions")
+        return exceptions if isinstance(exceptions, list) else []
+    if isinstance(cause, str):  # linked already: find the exception it names below it
+        for child in kids.get(item.span_id, ()):
+            for exception in _recorded(child.body, kids, child):
+                if exception.get("id") == cause:
+                    return [exception]
+    return []
+
+
+def _link_to_child(
+    body: Dict[str, Any], exceptions: List[Dict[str, Any]], recorded: List[Dict[str, Any]]
+) -> bool:
+    for index, exception in enumerate(exceptions):
+        for theirs in recorded:
+            if _same_exception(exception, theirs):
+                if index == 0:
+                    body["cause"] = theirs["id"]
+                else:
+                    exceptions[index - 1]["cause"] = theirs["id"]
+                    del exceptions[index:]
+                return True
+    return False
+
+
+def _same_exception(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    """The same exception seen further out: same type, message and innermost frame (where
+    it was raised). The outer frames differ: each span's record includes the frames of
+    the context manager that recorded it."""
+    if ours.get("type") != theirs.get("type") or ours.get("message") != theirs.get("message"):
+        return False
+    our_stack: Any = ours.get("stack")
+    their_stack: Any = theirs.get("stack")
+    return bool(our_stack and their_stack) and bool(our_stack[0] == their_stack[0])
 
 
 def _exception(

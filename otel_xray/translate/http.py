@@ -2,8 +2,11 @@
 
 Both semantic-convention generations are read (``http.method`` … and
 ``http.request.method``/``url.full``/``server.address`` …). When no full URL is recorded
-it is rebuilt from its parts. User-info (``user:password@``) never leaves the process,
-and every request string is cut to X-Ray's 250 characters.
+it is rebuilt from its parts. The URL is what X-Ray defines it as, protocol, host and
+path, as the X-Ray SDKs send it: neither the query string nor the fragment (they multiply
+distinct URLs and carry tokens and pre-signed signatures), nor user-info
+(``user:password@``) ever leaves the process. Every request string is cut to X-Ray's 250
+characters.
 """
 
 from __future__ import annotations
@@ -64,6 +67,22 @@ MAX_REQUEST_STRING = 250
 _MAX_STATUS = 999
 _MAX_CONTENT_LENGTH = 2**53  # exact in every JSON reader
 _OTHER_METHOD = "_OTHER"
+
+#: The ``X-Forwarded-For`` request header as the HTTP server instrumentations capture it
+#: (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST``, which ``configure()`` and
+#: the distro set): a list of header values.
+FORWARDED_FOR_HEADER = "http.request.header.x_forwarded_for"
+
+#: Keys an ``http`` block is built from, or that describe the same connection (protocol
+#: version, the peer's port) and have no X-Ray field. On a span with an ``http`` request
+#: they are not repeated in ``metadata.default``; ``url.query`` is left out on purpose.
+BLOCK_KEYS: FrozenSet[str] = frozenset({
+    HTTP_TARGET, HTTP_HOST, HTTP_SCHEME, HTTP_SERVER_NAME, HTTP_CLIENT_IP, HTTP_USER_AGENT,
+    HTTP_REQUEST_METHOD_ORIGINAL, USER_AGENT_ORIGINAL, URL_PATH, URL_QUERY, URL_SCHEME,
+    NET_HOST_NAME, NET_HOST_PORT, NET_PEER_IP, NET_PEER_NAME, NET_PEER_PORT,
+    SERVER_ADDRESS, SERVER_PORT, CLIENT_ADDRESS, NETWORK_PEER_ADDRESS, FORWARDED_FOR_HEADER,
+    "http.flavor", "network.protocol.version", "network.peer.port", "client.port",
+})
 
 #: Keys that only HTTP spans carry; without any of them the span has no ``http`` block.
 HTTP_MARKERS: FrozenSet[str] = frozenset({
@@ -172,17 +191,19 @@ def build_http_block(
 
 
 def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
-    """The request URL without user-info, cut to 250 characters; ``None`` without a host.
+    """The request URL without user-info, query or fragment, cut to 250 characters;
+    ``None`` without a host.
 
     ``url.full``/``http.url`` win; otherwise the URL is rebuilt as
-    scheme + host + port (default ports omitted) + path + query.
+    scheme + host + port (default ports omitted) + path.
     """
     full = first_str(attrs, *_URL_KEYS)
     if full:
+        full = strip_query(full)
         if "@" in full:
             full = strip_userinfo(full)
         return full if len(full) <= MAX_REQUEST_STRING else full[:MAX_REQUEST_STRING]
-    target = _target(attrs)
+    target = strip_query(_target(attrs))
     if target.startswith(_ABSOLUTE):  # absolute-form request target
         return _cut(strip_userinfo(target))
     host, port_given = _host(attrs, server_side)
@@ -209,6 +230,14 @@ def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
     return _cut(url + target)
 
 
+def strip_query(url: str) -> str:
+    """``url`` without its query string and fragment (``?…`` and ``#…``)."""
+    for delimiter in "?#":
+        if delimiter in url:
+            url = url.partition(delimiter)[0]
+    return url
+
+
 def strip_userinfo(url: str) -> str:
     """Remove ``user:password@`` from the authority of ``url``; other text is unchanged."""
     if "@" not in url:
@@ -227,13 +256,8 @@ def strip_userinfo(url: str) -> str:
 
 
 def _target(attrs: Attributes) -> str:
-    """Path and query: ``url.path`` + ``?url.query``, else ``http.target``, else ``/``."""
-    path = attrs.get(URL_PATH)
-    if isinstance(path, str) and path:
-        query = attrs.get(URL_QUERY)
-        target = f"{path}?{query}" if isinstance(query, str) and query else path
-    else:
-        target = first_str(attrs, *_TARGET_KEYS) or "/"
+    """The path: ``url.path``, else ``http.target`` (its query is cut later), else ``/``."""
+    target = nonempty_str(attrs.get(URL_PATH)) or first_str(attrs, *_TARGET_KEYS) or "/"
     if target.startswith(_TARGET_STARTS):
         return target
     return "/" + target
@@ -266,18 +290,35 @@ def _host(attrs: Attributes, server_side: bool) -> Tuple[Optional[str], bool]:
 def _client_ip(attrs: Attributes) -> Tuple[Optional[str], bool]:
     """The client's address and whether it came from a forwarded header.
 
-    ``http.client_ip`` is defined as the forwarded address. ``client.address`` counts as
-    forwarded only when a socket peer is recorded and differs from it: the Python WSGI/ASGI
-    instrumentations put the socket peer itself into ``client.address``.
+    ``http.client_ip`` is defined as the forwarded address; next comes the captured
+    ``X-Forwarded-For`` header (its first, leftmost address: the original client).
+    ``client.address`` counts as forwarded only when a socket peer is recorded and differs
+    from it: the Python WSGI/ASGI instrumentations put the socket peer itself into
+    ``client.address``.
     """
     forwarded = nonempty_str(attrs.get(HTTP_CLIENT_IP))
     if forwarded:
         return forwarded, True
+    header = attrs.get(FORWARDED_FOR_HEADER)
+    if header is not None:
+        forwarded = forwarded_client(header)
+        if forwarded:
+            return forwarded, True
     peer = first_str(attrs, *_PEER_ADDRESS_KEYS)
     client = nonempty_str(attrs.get(CLIENT_ADDRESS))
     if client:
         return client, peer is not None and peer != client
     return peer, False
+
+
+def forwarded_client(header: object) -> Optional[str]:
+    """The original client of an ``X-Forwarded-For`` value (text, or a captured list of
+    values): the first address of the first value; ``None`` when there is none."""
+    if isinstance(header, (list, tuple)):
+        header = header[0] if header else None
+    if not isinstance(header, str):
+        return None
+    return header.partition(",")[0].strip() or None
 
 
 def _cut(text: str) -> str:

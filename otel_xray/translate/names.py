@@ -39,6 +39,7 @@ from opentelemetry.trace import SpanKind
 
 from ._attrs import Attributes, nonempty_str
 from ._cache import BoundedCache
+from .http import HTTP_MARKERS as _HTTP_MARKERS
 
 #: X-Ray-specific keys (set by the AWS distro / Application Signals), no semconv constant.
 AWS_LOCAL_SERVICE = "aws.local.service"
@@ -160,6 +161,23 @@ def root_name(
         if name:
             return name
     return placeholder or _span_name(span_name)
+
+
+#: The annotation holding a non-HTTP root's span name when its segment is named after the
+#: service (``TranslateOptions.internal_root_name="service"``).
+OPERATION_ANNOTATION = "operation"
+
+
+def is_operation_root(kind: SpanKind, attrs: Attributes) -> bool:
+    """Whether a document root is an operation rather than a request: kind INTERNAL and
+    no HTTP keys (a job, a worker loop; the native SDK's ``begin_segment("name")``)."""
+    return kind is SpanKind.INTERNAL and _HTTP_MARKERS.isdisjoint(attrs)
+
+
+def operation_name(span_name: str) -> str:
+    """The name of an operation root's segment when named after the span: the cleaned
+    span name (never empty)."""
+    return _span_name(span_name)
 
 
 NameStep = Callable[[Attributes, str], str]

@@ -40,6 +40,10 @@ from opentelemetry.semconv._incubating.attributes.k8s_attributes import (
     K8S_CLUSTER_NAME,
     K8S_POD_NAME,
 )
+from opentelemetry.semconv._incubating.attributes.process_attributes import (
+    PROCESS_RUNTIME_NAME,
+    PROCESS_RUNTIME_VERSION,
+)
 from opentelemetry.semconv._incubating.attributes.service_attributes import (
     SERVICE_INSTANCE_ID,
     SERVICE_NAMESPACE,
@@ -83,7 +87,7 @@ _EC2, _ECS, _EKS, _BEANSTALK = "aws_ec2", "aws_ecs", "aws_eks", "aws_elastic_bea
 _MAX_DEPLOYMENT_ID = 2**53
 #: At most this many ``cloudwatch_logs`` entries.
 MAX_LOG_GROUPS = 50
-_CacheKey = Tuple[int, bool, Tuple[str, ...]]
+_CacheKey = Tuple[int, bool, Tuple[str, ...], str]
 # Each entry holds the resource (so its id cannot be reused while cached), the fields and,
 # when they survive a JSON round trip unchanged, their JSON: parsing it is the fastest way
 # to a fresh deep copy.
@@ -101,7 +105,7 @@ def segment_fields(resource: Optional[Resource], options: TranslateOptions) -> D
     """
     if resource is None:
         return _compute({}, options)
-    key = (id(resource), options.resource_metadata, options.log_group_names)
+    key = (id(resource), options.resource_metadata, options.log_group_names, options.ecs_origin)
     entry = _fields.get(key)
     if entry is None or entry[0] is not resource:
         fields = _compute(resource.attributes, options)
@@ -140,7 +144,7 @@ def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, A
     on_aws = provider == _AWS or (provider is None and (platform or "").startswith("aws_"))
     fields: Dict[str, Any] = {}
     if on_aws and platform is not None:
-        origin = _origin(platform, attrs)
+        origin = _origin(platform, attrs, options.ecs_origin)
         if origin is not None:
             fields["origin"] = origin
     aws = _aws_fields(attrs, platform, provider) if on_aws else {}
@@ -152,9 +156,9 @@ def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, A
         aws["cloudwatch_logs"] = logs
     if aws:
         fields["aws"] = aws
-    version = text_of(attrs, SERVICE_VERSION)
-    if version is not None:
-        fields["service"] = {"version": version}
+    service = _service(attrs)
+    if service:
+        fields["service"] = service
     if options.resource_metadata and attrs:
         values = {
             metadata_key(RESOURCE_METADATA_PREFIX + key): to_json_value(value)
@@ -165,8 +169,34 @@ def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, A
     return fields
 
 
-def _origin(platform: str, attrs: Mapping[str, Any]) -> Optional[str]:
+def _service(attrs: Mapping[str, Any]) -> Dict[str, Any]:
+    """``version`` (``service.version``), ``runtime`` and ``runtime_version`` (the
+    ``process.runtime.*`` keys; the native SDK spells the runtime ``CPython``)."""
+    service: Dict[str, Any] = {}
+    version = text_of(attrs, SERVICE_VERSION)
+    if version is not None:
+        service["version"] = version
+    runtime = text_of(attrs, PROCESS_RUNTIME_NAME)
+    if runtime is not None:
+        service["runtime"] = _RUNTIME_NAMES.get(runtime.lower(), runtime)
+        runtime_version = text_of(attrs, PROCESS_RUNTIME_VERSION)
+        if runtime_version is not None:
+            service["runtime_version"] = runtime_version
+    return service
+
+
+#: ``process.runtime.name`` as OpenTelemetry's process detector spells it
+#: (``sys.implementation.name``) → as ``platform.python_implementation()`` does.
+_RUNTIME_NAMES = {"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython",
+                  "jython": "Jython"}
+
+
+def _origin(
+    platform: str, attrs: Mapping[str, Any], ecs_origin: str = "container"
+) -> Optional[str]:
     if platform == _ECS:
+        if ecs_origin == "container":  # the native SDK's, whatever the launch type
+            return _ECS_ORIGIN
         launch_type = text_of(attrs, AWS_ECS_LAUNCHTYPE)
         return _ECS_ORIGINS.get((launch_type or "").lower(), _ECS_ORIGIN)
     return _ORIGINS.get(platform)

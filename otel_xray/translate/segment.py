@@ -41,7 +41,9 @@ _AWS_CALL_MAPPED_KEYS = _MAPPED_KEYS | aws.AWS_CALL_KEYS
 _SQL_MAPPED_KEYS = _MAPPED_KEYS | sql.SQL_KEYS
 _AWS_SQL_MAPPED_KEYS = _AWS_CALL_MAPPED_KEYS | sql.SQL_KEYS
 #: The keys left out of metadata, by ``2 * is_aws_call + has_sql_block``.
-_EXCLUDES = (_MAPPED_KEYS, _SQL_MAPPED_KEYS, _AWS_CALL_MAPPED_KEYS, _AWS_SQL_MAPPED_KEYS)
+_EXCLUDES_NO_HTTP = (_MAPPED_KEYS, _SQL_MAPPED_KEYS, _AWS_CALL_MAPPED_KEYS, _AWS_SQL_MAPPED_KEYS)
+# The same for a span with an http request: http.BLOCK_KEYS (its sources) leave metadata too.
+_EXCLUDES = (*_EXCLUDES_NO_HTTP, *(keys | http.BLOCK_KEYS for keys in _EXCLUDES_NO_HTTP))
 # Without one of these keys a span has no sql block, or no HTTP status.
 _DB_SYSTEM_KEYS = frozenset({sql.DB_SYSTEM_NAME, DB_SYSTEM})
 _STATUS_KEYS = frozenset({HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE})
@@ -143,8 +145,15 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     if shape is None:
         shape = _shapes.put(keys, _Shape(keys))
 
+    operation = None
     if is_root:
-        name = names.root_name(span_name, kind, attrs, _resource_names(span_resource))
+        if as_segment and names.is_operation_root(kind, attrs):
+            operation = names.operation_name(span_name)
+        if operation is not None and options.internal_root_name == "span":
+            name = operation
+            operation = None
+        else:
+            name = names.root_name(span_name, kind, attrs, _resource_names(span_resource))
     else:
         # Keyed by the kind's id: hashing an Enum member is a Python-level call.
         steps = shape.name_steps.get(id(kind))
@@ -205,12 +214,18 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     if sql_block:
         body["sql"] = sql_block
     variant = (2 if is_aws else 0) + (1 if sql_block else 0)
+    if "request" in body.get("http", ()):
+        variant += 4  # the keys the http request is built from leave metadata too
     plan = shape.key_plans[variant]
     if plan is None:
         plan = shape.key_plans[variant] = attributes.key_plan(keys, _EXCLUDES[variant])
     attributes.apply(
         body, attrs, events, dropped_events, links, dropped_links, options, as_segment, plan
     )
+    if operation is not None:
+        annotations = body.setdefault("annotations", {})
+        if len(annotations) < attributes.MAX_ANNOTATIONS:
+            annotations.setdefault(names.OPERATION_ANNOTATION, operation)
     if res_metadata:
         metadata = body.setdefault("metadata", {})
         for namespace, values in res_metadata.items():

@@ -9,6 +9,7 @@ from typing import Dict, List, Tuple
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
 
 from otel_xray import configure
 from otel_xray.cli.listen import Listener
@@ -126,7 +127,7 @@ def test_spans_reach_otel_xray_listen_over_tcp() -> None:
         processor = XRaySpanProcessor(TcpEmitter(server.address))
         provider.add_span_processor(processor)
         tracer = provider.get_tracer("t")
-        with tracer.start_as_current_span("root"):
+        with tracer.start_as_current_span("root", kind=SpanKind.SERVER):
             for index in range(3):
                 tracer.start_span(f"child-{index}").end()
         provider.shutdown()
@@ -147,7 +148,7 @@ def test_configure_uses_the_transport_from_the_environment(
     monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", daemon_tcp.address)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
     provider = configure("tcp-service")
-    provider.get_tracer("t").start_span("request").end()
+    provider.get_tracer("t").start_span("request", kind=SpanKind.SERVER).end()
     provider.force_flush()
     (body,) = daemon_tcp.wait_for("/TraceSegments")
     (document,) = body["TraceSegmentDocuments"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -540,3 +541,61 @@ def test_odd_exception_attributes_give_a_valid_cause(
     (exception, *_) = exceptions_of(doc)
     assert HEX16.match(exception["id"])
     assert len(exception.get("message", "")) <= MAX_MESSAGE_LENGTH
+
+
+# --- an exception that propagated out of a child span is recorded once -------------------
+
+
+def _propagated(recorder: SpanRecorder, chained: bool) -> Dict[str, Dict[str, Any]]:
+    """Bodies by span name of 'route' > 'call', where 'call' raised and 'route' let it
+    through (or chained another exception onto it); linked as packing links them."""
+    from otel_xray.translate.errors import link_propagated
+    from otel_xray.translate.segment import translate_span
+
+    def call() -> None:
+        with recorder.tracer.start_as_current_span("call", kind=SpanKind.CLIENT):
+            raise KeyError("no such table")
+
+    with contextlib.suppress(KeyError, RuntimeError), \
+            recorder.tracer.start_as_current_span("route", kind=SpanKind.SERVER):
+        if chained:
+            try:
+                call()
+            except KeyError as error:
+                raise RuntimeError("lookup failed") from error
+        else:
+            call()
+    items = {span.name: translate_span(span, OPTIONS) for span in recorder.spans()}
+    link_propagated([items["route"]], {items["route"].span_id: [items["call"]]})
+    return {name: item.body for name, item in items.items()}
+
+
+def test_propagated_exception_is_the_childs_id(recorder: SpanRecorder) -> None:
+    bodies = _propagated(recorder, chained=False)
+    (recorded,) = bodies["call"]["cause"]["exceptions"]
+    assert recorded["remote"] is True
+    assert bodies["route"]["cause"] == recorded["id"]
+    assert bodies["route"]["fault"] is True
+
+
+def test_chained_exception_points_at_the_childs_id(recorder: SpanRecorder) -> None:
+    bodies = _propagated(recorder, chained=True)
+    (recorded,) = bodies["call"]["cause"]["exceptions"]
+    (own,) = bodies["route"]["cause"]["exceptions"]
+    assert own["type"] == "RuntimeError"
+    assert own["cause"] == recorded["id"]
+
+
+def test_other_exception_in_parent_is_kept(recorder: SpanRecorder) -> None:
+    from otel_xray.translate.errors import link_propagated
+    from otel_xray.translate.segment import translate_span
+
+    with contextlib.suppress(ValueError), \
+            recorder.tracer.start_as_current_span("route", kind=SpanKind.SERVER):
+        with contextlib.suppress(KeyError), recorder.tracer.start_as_current_span("call"):
+            raise KeyError("handled")
+        raise ValueError("another")
+    items = {span.name: translate_span(span, OPTIONS) for span in recorder.spans()}
+    link_propagated([items["route"]], {items["route"].span_id: [items["call"]]})
+    (own,) = items["route"].body["cause"]["exceptions"]
+    assert own["type"] == "ValueError"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 from hypothesis import given
@@ -141,7 +141,7 @@ ROOT_CASES = [
      {"http.host": "shop.example.com:8080"}, "shop.example.com"),
     ("default-service-server-falls-back-to-server-address", SDK_DEFAULT, SpanKind.SERVER,
      {"server.address": "shop.example.com"}, "shop.example.com"),
-    ("default-service-kept-without-better-source", SDK_DEFAULT, SpanKind.INTERNAL,
+    ("default-service-kept-without-better-source", SDK_DEFAULT, SpanKind.CONSUMER,
      {"server.address": "x"}, "unknown_service:python"),
     ("bare-default-service-kept", {"service.name": "unknown_service"}, SpanKind.SERVER,
      {}, "unknown_service"),
@@ -191,3 +191,47 @@ def test_database_call_without_name_or_host_is_named_after_the_system(
 ) -> None:
     span = recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local", attributes=attributes)
     assert assert_valid_document(to_document(span, OPTIONS))["name"] == expected
+
+
+@pytest.mark.parametrize(("kind", "parent", "attributes", "expected"), [
+    pytest.param(SpanKind.INTERNAL, None, {}, "hourly-sync", id="internal-root"),
+    pytest.param(SpanKind.INTERNAL, "remote", {}, "hourly-sync", id="internal-remote-parent"),
+    pytest.param(SpanKind.INTERNAL, None, {"http.method": "GET"}, "test-service",
+                 id="internal-with-http-is-a-request"),
+    pytest.param(SpanKind.SERVER, None, {}, "test-service", id="server"),
+    pytest.param(SpanKind.CONSUMER, None, {}, "test-service", id="consumer"),
+])
+def test_operation_root_named_after_span(
+    recorder: SpanRecorder, kind: SpanKind, parent: Optional[str],
+    attributes: Dict[str, Any], expected: str,
+) -> None:
+    span = recorder.span("hourly-sync", kind=kind, parent=parent, attributes=attributes)
+    doc = assert_valid_document(to_document(span, OPTIONS))
+    assert doc["name"] == expected
+    assert "annotations" not in doc
+
+
+def test_operation_root_named_after_service_keeps_span_name_as_annotation(
+    recorder: SpanRecorder,
+) -> None:
+    span = recorder.span("hourly-sync")
+    options = TranslateOptions(lambda_mode=False, internal_root_name="service")
+    doc = assert_valid_document(to_document(span, options))
+    assert doc["name"] == "test-service"
+    assert doc["annotations"] == {"operation": "hourly-sync"}
+
+
+def test_operation_child_span_is_not_renamed(recorder: SpanRecorder) -> None:
+    span = recorder.span("step", parent="local")
+    assert to_document(span, OPTIONS)["name"] == "step"
+
+
+def test_internal_root_name_from_env() -> None:
+    env = {"OTEL_EXPORTER_XRAY_INTERNAL_ROOT_NAME": "Service"}
+    assert TranslateOptions.from_env(env).internal_root_name == "service"
+    bad = {"OTEL_EXPORTER_XRAY_INTERNAL_ROOT_NAME": "job"}
+    assert TranslateOptions.from_env(bad).internal_root_name == "span"
+
+
+def test_invalid_internal_root_name_argument_falls_back_to_span() -> None:
+    assert TranslateOptions(internal_root_name="job").internal_root_name == "span"

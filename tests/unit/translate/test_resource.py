@@ -41,13 +41,10 @@ def _segment(attributes: Dict[str, Any], options: TranslateOptions = OPTIONS) ->
 ORIGIN_CASES = [
     pytest.param({**AWS, "cloud.platform": "aws_ec2"}, "AWS::EC2::Instance", id="ec2"),
     pytest.param({**ECS_TASK}, "AWS::ECS::Container", id="ecs-without-launch-type"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "ec2"}, "AWS::ECS::EC2", id="ecs-on-ec2"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "fargate"}, "AWS::ECS::Fargate",
-                 id="ecs-on-fargate"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "FARGATE"}, "AWS::ECS::Fargate",
-                 id="ecs-launch-type-any-case"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "external"}, "AWS::ECS::Container",
-                 id="ecs-other-launch-type"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "ec2"}, "AWS::ECS::Container",
+                 id="ecs-on-ec2-named-as-the-native-sdk"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "fargate"}, "AWS::ECS::Container",
+                 id="ecs-on-fargate-named-as-the-native-sdk"),
     pytest.param({**AWS, "cloud.platform": "aws_eks"}, "AWS::EKS::Container", id="eks"),
     pytest.param({**AWS, "cloud.platform": "aws_elastic_beanstalk"},
                  "AWS::ElasticBeanstalk::Environment", id="elastic-beanstalk"),
@@ -68,6 +65,47 @@ ORIGIN_CASES = [
 @pytest.mark.parametrize(("attributes", "origin"), ORIGIN_CASES)
 def test_origin_from_cloud_platform(attributes: Dict[str, Any], origin: Optional[str]) -> None:
     assert _segment(attributes).get("origin") == origin
+
+
+LAUNCH_TYPE = TranslateOptions(lambda_mode=False, ecs_origin="launch_type")
+
+
+@pytest.mark.parametrize(("attributes", "origin"), [
+    pytest.param({**ECS_TASK}, "AWS::ECS::Container", id="ecs-without-launch-type"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "ec2"}, "AWS::ECS::EC2", id="ecs-on-ec2"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "fargate"}, "AWS::ECS::Fargate",
+                 id="ecs-on-fargate"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "FARGATE"}, "AWS::ECS::Fargate",
+                 id="ecs-launch-type-any-case"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "external"}, "AWS::ECS::Container",
+                 id="ecs-other-launch-type"),
+])
+def test_ecs_origin_by_launch_type_when_chosen(
+    attributes: Dict[str, Any], origin: Optional[str]
+) -> None:
+    assert _segment(attributes, LAUNCH_TYPE).get("origin") == origin
+
+
+def test_ecs_origin_from_env() -> None:
+    env = {"OTEL_EXPORTER_XRAY_ECS_ORIGIN": "launch_type"}
+    assert TranslateOptions.from_env(env).ecs_origin == "launch_type"
+    assert TranslateOptions.from_env({"OTEL_EXPORTER_XRAY_ECS_ORIGIN": "x"}).ecs_origin == (
+        "container"
+    )
+
+
+@pytest.mark.parametrize(("attributes", "service"), [
+    pytest.param({"process.runtime.name": "cpython", "process.runtime.version": "3.12.1"},
+                 {"runtime": "CPython", "runtime_version": "3.12.1"}, id="process-detector"),
+    pytest.param({"process.runtime.name": "CPython", "process.runtime.version": "3.9.0",
+                  "service.version": "1.2"},
+                 {"version": "1.2", "runtime": "CPython", "runtime_version": "3.9.0"},
+                 id="with-version"),
+    pytest.param({"process.runtime.name": "graalpy"}, {"runtime": "graalpy"}, id="other"),
+    pytest.param({"process.runtime.version": "3.9.0"}, None, id="version-without-name"),
+])
+def test_service_runtime(attributes: Dict[str, Any], service: Optional[Dict[str, Any]]) -> None:
+    assert _segment(attributes).get("service") == service
 
 
 BLOCK_CASES = [
