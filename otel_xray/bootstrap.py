@@ -192,7 +192,7 @@ def _emitter(daemon_address: Optional[str]) -> Emitter:
 class _Installation:
     __slots__ = ("processor", "provider")
 
-    def __init__(self, provider: TracerProvider, processor: _ReplaceableProcessor) -> None:
+    def __init__(self, provider: TracerProvider, processor: ReplaceableProcessor) -> None:
         self.provider = provider
         self.processor = processor
 
@@ -218,7 +218,7 @@ def _install(
             resource=resource,
             id_generator=XRayIdGenerator(),
         )
-        slot = _ReplaceableProcessor(processor)
+        slot = ReplaceableProcessor(processor)
         provider.add_span_processor(slot)
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:  # someone won a race to set one
@@ -243,7 +243,7 @@ def _join_existing(provider: TracerProvider, processor: SpanProcessor) -> Tracer
         "a TracerProvider was already installed and OpenTelemetry cannot replace it: adding "
         "the X-Ray span processor to it; its sampler, id generator and resource are kept"
     )
-    slot = _ReplaceableProcessor(processor)
+    slot = ReplaceableProcessor(processor)
     provider.add_span_processor(slot)
     _installed = _Installation(provider, slot)
     return provider
@@ -255,21 +255,21 @@ def _exports_to_xray(provider: TracerProvider) -> bool:
 
     multi = getattr(provider, "_active_span_processor", None)
     for processor in getattr(multi, "_span_processors", ()):
-        if isinstance(processor, (XRaySpanProcessor, _ReplaceableProcessor)):
+        if isinstance(processor, (XRaySpanProcessor, ReplaceableProcessor)):
             return True
         if isinstance(getattr(processor, "span_exporter", None), XRaySpanExporter):
             return True
     return False
 
 
-def _adopt(provider: TracerProvider, processor: _ReplaceableProcessor) -> None:
+def adopt(provider: TracerProvider, processor: ReplaceableProcessor) -> None:
     """Record a provider the distro built, so a later ``configure()`` replaces, not adds."""
     global _installed
     with _lock:
         _installed = _Installation(provider, processor)
 
 
-class _ReplaceableProcessor(SpanProcessor):
+class ReplaceableProcessor(SpanProcessor):
     """A slot in the provider whose X-Ray processor ``configure()`` can swap.
 
     The SDK cannot remove a span processor; replacing the one inside this slot is how a
@@ -331,10 +331,10 @@ def _default_sampler(resource: Optional[Resource]) -> XRayParentBased:
     if on_lambda():
         return XRayParentBased(ALWAYS_ON)
     if transport_name() == "api":
-        from .emit.api import _make_client
+        from .emit.api import make_xray_client
 
         try:
-            return XRayRemoteSampler(resource, xray_client=_make_client(None, None))
+            return XRayRemoteSampler(resource, xray_client=make_xray_client(None, None))
         except (ImportError, ValueError) as exc:
             _log.warning("cannot poll the X-Ray API for sampling rules (%s); sampling "
                          "everything", exc)

@@ -34,8 +34,8 @@ from opentelemetry.util._importlib_metadata import entry_points
 from . import _parity
 from ._false_alarms import quiet_configurator_choice
 from .bootstrap import (
-    _adopt,
-    _ReplaceableProcessor,
+    ReplaceableProcessor,
+    adopt,
     resource_attributes,
     xray_sampler,
 )
@@ -90,7 +90,7 @@ class XRayConfigurator(_OTelSDKConfigurator):
     """
 
     def _configure(self, **kwargs: Any) -> None:
-        slot = _ReplaceableProcessor(
+        slot = ReplaceableProcessor(
             XRaySpanProcessor(transport_emitter(), options=TranslateOptions.from_env())
         )
         _remove_xray_exporter_from_env()
@@ -105,7 +105,7 @@ class XRayConfigurator(_OTelSDKConfigurator):
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]
         provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider):
-            _adopt(provider, slot)
+            adopt(provider, slot)
         propagator = _propagator_from_env()
         if propagator is not None:
             set_global_textmap(propagator)

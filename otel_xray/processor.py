@@ -54,6 +54,13 @@ SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
 )
 
 
+# What the pipeline counts for each span the worker took from the queue.
+_SETTLED = (
+    "spans_sent", "spans_dropped.translate_error", "spans_dropped.send_failed",
+    "spans_dropped.invalid_emitter_result", "spans_dropped.internal",
+)
+
+
 class XRaySpanProcessor(SpanProcessor):
     """Sends each local span tree as one X-Ray document, from a background thread.
 
@@ -166,7 +173,7 @@ class XRaySpanProcessor(SpanProcessor):
         """
         try:
             if self._stopped:
-                return not self._queue
+                return not self._queue and self._in_flight() == 0
             done = threading.Event()
             self._flush_requests.append(done)  # deque.append: atomic
             self._wake.set()
@@ -216,7 +223,8 @@ class XRaySpanProcessor(SpanProcessor):
         (``queue_full``, ``translate_error``, ``send_failed``, ``invalid_emitter_result``,
         ``shutdown``, ``internal``), ``spans_sent_early.<reason>`` (``orphan_timeout``,
         ``buffer_full``, ``flush``), ``documents_split``, ``spans_trimmed``,
-        ``annotations_moved``; gauges ``spans_queued`` and ``spans_buffered``; the
+        ``annotations_moved``; gauges ``spans_queued`` (waiting for the worker or being
+        sent) and ``spans_buffered`` (waiting for their root); the
         emitter's counters as ``emitter.<key>``. Once nothing is in flight (after
         :meth:`force_flush`), ``spans_received`` = ``spans_sent`` + ``spans_unsampled`` +
         ``spans_dropped`` + ``spans_queued`` + ``spans_buffered``.
@@ -229,6 +237,7 @@ class XRaySpanProcessor(SpanProcessor):
                 "spans_dropped.shutdown": self._dropped_shutdown,
                 "spans_queued": len(self._queue),
             }
+        extra["spans_queued"] += self._in_flight()
         extra["spans_dropped.internal"] = (
             self._dropped_internal + self._pipeline.counters.get("spans_dropped.internal")
         )
@@ -236,6 +245,13 @@ class XRaySpanProcessor(SpanProcessor):
         for reason, count in self._buffer.released_early.items():
             extra["spans_sent_early." + reason] = count
         return self._pipeline.stats(extra)
+
+    def _in_flight(self) -> int:
+        """Spans the worker took from the queue that are neither buffered nor counted yet
+        (being translated, packed or sent -- e.g. inside an emitter that blocks)."""
+        counters = self._pipeline.counters
+        settled = sum(counters.get(key) for key in _SETTLED) + len(self._buffer)
+        return max(self._taken - settled, 0)
 
     # --- process state ------------------------------------------------------------------
 
@@ -249,7 +265,7 @@ class XRaySpanProcessor(SpanProcessor):
         self._wake = threading.Event()
         self._queue = collections.deque()
         self._flush_requests: Deque[threading.Event] = collections.deque()
-        self._received = self._unsampled = 0
+        self._received = self._unsampled = self._taken = 0
         self._dropped_queue_full = self._dropped_shutdown = self._dropped_internal = 0
         self._stopped = self._closed
         self._buffer = TraceBuffer(
@@ -302,6 +318,7 @@ class XRaySpanProcessor(SpanProcessor):
                 span = queue.popleft()
             except IndexError:
                 break
+            self._taken += 1
             item = pipeline.translate(span)
             if item is None:
                 continue

@@ -8,7 +8,7 @@ three levels:
   a document over the 64,000 bytes otel-xray keeps to);
 - ``notes``: what lies outside the documented format but X-Ray accepts, most of it sent by
   the native X-Ray SDKs (``"in_progress": false`` next to ``end_time``,
-  ``service.runtime``, ``trace_id``/``type``/``parent_id`` in embedded subsegments,
+  ``trace_id``/``type``/``parent_id`` in embedded subsegments,
   ``"namespace": "local"``), and unknown fields.
 
 :func:`check_trace` adds the trace-wide limits (annotations per trace, trace size). The

@@ -176,7 +176,7 @@ class ApiEmitter(BatchEmitter):
             raise ImportError(_INSTALL_HINT) from exc
         self._client_errors = (ClientError,)
         self._botocore_errors = (BotoCoreError,)
-        self._client = client if client is not None else _make_client(region, endpoint_url)
+        self._client = client if client is not None else make_xray_client(region, endpoint_url)
         super().__init__(_log)
 
     def close(self) -> None:
@@ -239,7 +239,9 @@ def _rejected_indexes(
     return rejected
 
 
-def _make_client(region: Optional[str], endpoint_url: Optional[str]) -> Any:
+def make_xray_client(region: Optional[str], endpoint_url: Optional[str]) -> Any:
+    """A botocore X-Ray client with short timeouts and one retry (telemetry must not hold
+    the export thread for long); shared by ApiEmitter and the remote sampler."""
     import botocore.session
     from botocore.config import Config
 

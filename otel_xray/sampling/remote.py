@@ -493,10 +493,10 @@ def from_sampler_arg(arg: Optional[str] = None) -> XRayRemoteSampler:
                          "using %d", settings["polling_interval"], DEFAULT_RULES_INTERVAL_SECONDS)
     resource = build_resource()
     if endpoint is not None and endpoint.lower() == "api":
-        from ..emit.api import _make_client
+        from ..emit.api import make_xray_client
 
         return XRayRemoteSampler(resource, polling_interval=interval,
-                                 xray_client=_make_client(None, None))
+                                 xray_client=make_xray_client(None, None))
     return XRayRemoteSampler(resource, endpoint, interval)
 
 

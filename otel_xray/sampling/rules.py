@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
 
-from ..translate.resource import _origin as _segment_origin
+from ..config import TranslateOptions
+from ..translate.resource import segment_origin
 
 #: The rule X-Ray always has, tried last.
 DEFAULT_RULE_NAME = "Default"
@@ -161,11 +162,15 @@ class ResourceFacts:
     """``None``: not on the resource; read from the span's ``cloud.resource_id``."""
 
     @classmethod
-    def of(cls, resource: Optional[Resource]) -> ResourceFacts:
+    def of(cls, resource: Optional[Resource], ecs_origin: Optional[str] = None) -> ResourceFacts:
+        """The facts of ``resource``; the service type is the segment's ``origin``, named
+        as ``ecs_origin`` says (default: ``OTEL_EXPORTER_XRAY_ECS_ORIGIN``)."""
         attrs = resource.attributes if resource is not None else {}
         name = attrs.get("service.name")
         platform = attrs.get("cloud.platform")
-        origin = _segment_origin(platform, attrs) if isinstance(platform, str) else None
+        if ecs_origin is None:
+            ecs_origin = TranslateOptions.from_env().ecs_origin
+        origin = segment_origin(platform, attrs, ecs_origin) if isinstance(platform, str) else None
         arn = next((v for v in map(attrs.get, _ARN_KEYS) if isinstance(v, str) and v), None)
         return cls(name if isinstance(name, str) else "", origin or "", arn)
 

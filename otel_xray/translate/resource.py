@@ -144,7 +144,7 @@ def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, A
     on_aws = provider == _AWS or (provider is None and (platform or "").startswith("aws_"))
     fields: Dict[str, Any] = {}
     if on_aws and platform is not None:
-        origin = _origin(platform, attrs, options.ecs_origin)
+        origin = segment_origin(platform, attrs, options.ecs_origin)
         if origin is not None:
             fields["origin"] = origin
     aws = _aws_fields(attrs, platform, provider) if on_aws else {}
@@ -191,9 +191,11 @@ _RUNTIME_NAMES = {"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPytho
                   "jython": "Jython"}
 
 
-def _origin(
+def segment_origin(
     platform: str, attrs: Mapping[str, Any], ecs_origin: str = "container"
 ) -> Optional[str]:
+    """The segment ``origin`` for a ``cloud.platform`` (``ecs_origin``: ``container`` or
+    ``launch_type``, see ``TranslateOptions.ecs_origin``); the sampler's service type too."""
     if platform == _ECS:
         if ecs_origin == "container":  # the native SDK's, whatever the launch type
             return _ECS_ORIGIN

@@ -176,9 +176,6 @@ def test_document_over_64_kib_is_rejected() -> None:
 OUTSIDE: Dict[str, Tuple[Dict[str, Any], Note]] = {
     "in-progress-false-next-to-end-time": (
         segment(in_progress=False), Note("in_progress false next to end_time", NATIVE)),
-    "service-runtime": (
-        segment(service={"runtime": "CPython", "runtime_version": "3.11.7"}),
-        Note("service.runtime", NATIVE)),
     "namespace-local": (subsegment(namespace="local"), Note("namespace 'local'", NATIVE)),
     "embedded-namespace-local": (
         segment(subsegments=[{"name": "x", "id": "0f910026178b71eb", "start_time": 1.0,
