@@ -56,8 +56,8 @@ from opentelemetry.semconv.attributes.telemetry_attributes import (
 )
 
 from ..config import TranslateOptions
-from .attributes import metadata_key, to_json_value
 from .aws import bounded_text, text_of
+from .values import metadata_key, to_json_value
 
 #: Deprecated key (no constant in current semconv); the Python SDK's auto-configuration
 #: still sets it when the app runs under ``opentelemetry-instrument``.

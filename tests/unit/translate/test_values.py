@@ -11,13 +11,8 @@ import orjson
 import pytest
 
 from otel_xray import TranslateOptions, translate
-from otel_xray.translate.attributes import (
-    MAX_DEPTH,
-    MAX_ITEMS,
-    MAX_STRING_LENGTH,
-    TRUNCATION_MARKER,
-    to_json_value,
-)
+from otel_xray.translate.limits import MAX_DEPTH, MAX_ITEMS, MAX_STRING_LENGTH, TRUNCATION_MARKER
+from otel_xray.translate.values import to_json_value
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
