@@ -18,7 +18,7 @@ from ._diag import Counters, RateLimitedLog
 from .config import TranslateOptions
 from .emit import Emitter
 from .emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
-from .packing import MIN_DOCUMENT_BYTES, Packed, pack_translated_documents
+from .packing import MIN_DOCUMENT_BYTES, Packed, pack
 from .translate.segment import Translated, translate_span
 
 _log = logging.getLogger("otel_xray.exporter")
@@ -147,9 +147,7 @@ def pack_items(
     """Pack translated items into documents; also return how many could not be encoded
     (counted and logged as translate errors)."""
     failed: List[Tuple[Translated, Exception]] = []
-    packed = pack_translated_documents(
-        items, max_document_bytes=limit, counters=counters, failed=failed
-    )
+    packed = pack(items, max_document_bytes=limit, counters=counters, failed=failed)
     for item, exc in failed:
         _translate_error(item.body.get("name", "?"), exc, counters, diag)
     return packed, len(failed)

@@ -41,7 +41,7 @@ from .exporter import (
     send_packed,
     translate_item,
 )
-from .packing import Packed, encode_span
+from .packing import Packed, pack
 from .translate.segment import Translated
 
 _log = logging.getLogger("otel_xray.processor")
@@ -415,16 +415,15 @@ class XRaySpanProcessor(SpanProcessor):
         send_packed(self._emitter, packed, self._counters, self._diag)
 
     def _one_by_one(self, ready: List[Translated]) -> List[Packed]:
-        packed = []
+        packed: List[Packed] = []
         for item in ready:
             try:
-                encoded = encode_span(
-                    item, max_document_bytes=self._limit, counters=self._counters
-                )
+                alone = pack([item], max_document_bytes=self._limit, counters=self._counters)
             except Exception:
+                alone = []
+            if not alone:  # the span could not be encoded
                 self._counters.add("spans_dropped.translate_error")
-                continue
-            packed.append(Packed(encoded.standalone(), 1))
+            packed.extend(alone)
         return packed
 
 
