@@ -89,6 +89,14 @@ def fit_tree(
     whole = _whole(forest, top, limit)
     if whole is not None:
         return whole
+    return _split(forest, top, limit, detached, counters)
+
+
+def _split(
+    forest: Forest, top: Translated, limit: int, detached: List[Node],
+    counters: Optional[Counters],
+) -> Packed:
+    """The tree encoded span by span: the second outcome of :func:`fit_tree`."""
     order = _encode(forest, top, limit, counters)
     annotations = 0
     for node in order:
