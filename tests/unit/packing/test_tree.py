@@ -3,7 +3,10 @@ repeated ids lose no span."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import orjson
+import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -22,6 +25,7 @@ from tests.support.packing import (
     child_span,
     fan,
     made_item,
+    made_tree,
     pack_spans,
     span_id,
     translate_all,
@@ -123,7 +127,12 @@ def test_server_span_under_a_local_parent_tops_its_own_document(recorder: SpanRe
     assert_each_span_once_under_its_parent(spans, documents)
 
 
-def test_root_with_remote_parent_nests_its_children(recorder: SpanRecorder) -> None:
+@pytest.mark.parametrize(
+    ("lambda_mode", "kind"), [(False, None), (True, "subsegment")], ids=["segment", "lambda"]
+)
+def test_root_with_remote_parent_nests_its_children_as_a_segment_or_on_lambda_a_subsegment(
+    recorder: SpanRecorder, lambda_mode: bool, kind: Optional[str]
+) -> None:
     tracer = recorder.tracer
     root = tracer.start_span(
         "incoming", kind=SpanKind.SERVER,
@@ -132,27 +141,9 @@ def test_root_with_remote_parent_nests_its_children(recorder: SpanRecorder) -> N
     child_span(tracer, "work", root).end()
     root.end()
 
-    (document,) = pack_spans(recorder.spans())
+    (document,) = pack_spans(recorder.spans(), TranslateOptions(lambda_mode=lambda_mode))
 
-    assert "type" not in document
-    assert document["parent_id"] == f"{REMOTE_SPAN_ID:016x}"
-    assert document["subsegments"][0]["name"] == "work"
-
-
-def test_on_lambda_a_root_with_remote_parent_is_a_subsegment_that_nests_children(
-    recorder: SpanRecorder,
-) -> None:
-    tracer = recorder.tracer
-    handler = tracer.start_span(
-        "handler", kind=SpanKind.SERVER,
-        context=trace.set_span_in_context(trace.NonRecordingSpan(remote_context())),
-    )
-    child_span(tracer, "work", handler).end()
-    handler.end()
-
-    (document,) = pack_spans(recorder.spans(), TranslateOptions(lambda_mode=True))
-
-    assert document["type"] == "subsegment"
+    assert document.get("type") == kind
     assert document["parent_id"] == f"{REMOTE_SPAN_ID:016x}"
     assert document["subsegments"][0]["name"] == "work"
 
@@ -193,3 +184,28 @@ def test_a_subsegments_key_in_a_body_is_replaced_by_the_packed_children() -> Non
     child = made_item("000000000000000b", "000000000000000a")
     (document,) = [assert_valid_packed(packed.document) for packed in pack([parent, child])]
     assert [piece["id"] for piece in document["subsegments"]] == ["000000000000000b"]
+
+
+def test_a_repeated_span_id_keeps_both_spans_and_its_children_go_under_the_last() -> None:
+    again = made_item("0000000000000002", "0000000000000001", name="again")
+    grandchild = made_item("0000000000000009", "0000000000000002")
+    items = [*made_tree(1), again, grandchild]
+
+    (document,) = [orjson.loads(packed.document) for packed in pack(items)]
+
+    first, last = document["subsegments"]
+    assert (first["name"], last["name"]) == ("span-2", "again")
+    assert "subsegments" not in first
+    assert [piece["id"] for piece in last["subsegments"]] == ["0000000000000009"]
+
+
+def test_the_same_item_twice_is_sent_twice_with_its_children_once() -> None:
+    root, child = made_tree(1)
+    grandchild = made_item("0000000000000009", "0000000000000002")
+    packed = pack([root, child, grandchild, child])
+
+    (document,) = [orjson.loads(item.document) for item in packed]
+
+    assert [piece["id"] for piece in walk(document)] == [
+        "0000000000000001", "0000000000000002", "0000000000000002", "0000000000000009"
+    ]
