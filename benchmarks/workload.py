@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, List, Sequence
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.semconv._incubating.attributes.aws_attributes import (
@@ -48,8 +47,7 @@ from opentelemetry.semconv.attributes.url_attributes import URL_FULL, URL_PATH, 
 from opentelemetry.semconv.attributes.user_agent_attributes import USER_AGENT_ORIGINAL
 from opentelemetry.trace import SpanKind
 
-from otel_xray.config import TranslateOptions
-from otel_xray.ids import XRayIdGenerator
+from otel_xray import XRayIdGenerator
 
 SPANS_PER_TRACE = 10
 
@@ -61,8 +59,6 @@ _CUSTOMER_TIER = "customer.tier"
 _CART_ITEMS = "cart.items"
 _CART_TOTAL = "cart.total"
 _TEMPLATE = "render.template"
-
-OPTIONS = TranslateOptions(indexed_attributes=ANNOTATION_KEYS, lambda_mode=False)
 
 RESOURCE = Resource.create(
     {
@@ -83,8 +79,13 @@ _QUEUE = "order-events"
 
 
 def make_provider(*processors: SpanProcessor) -> TracerProvider:
-    """A real SDK provider with the benchmark's resource, X-Ray ids and ``processors``."""
-    provider = TracerProvider(resource=RESOURCE, id_generator=XRayIdGenerator())
+    """A real SDK provider with the benchmark's resource, X-Ray ids and ``processors``.
+
+    No exit hook: the scenarios shut their providers down, and a hook would keep every
+    provider made for fresh spans (and so the spans) alive until the process ends.
+    """
+    provider = TracerProvider(resource=RESOURCE, id_generator=XRayIdGenerator(),
+                              shutdown_on_exit=False)
     for processor in processors:
         provider.add_span_processor(processor)
     return provider
@@ -262,22 +263,3 @@ def _xray_http(recorder: Any, host: str, path: str) -> None:
     sub.put_http_meta("url", f"http://{host}{path}")
     sub.put_http_meta("status", 200)
     recorder.end_subsegment()
-
-
-def span_context_count(spans: Sequence[ReadableSpan]) -> int:
-    """Distinct span ids in ``spans`` (every benchmark span has a valid context)."""
-    return len({s.context.span_id for s in spans if s.context is not None})
-
-
-__all__ = [
-    "ANNOTATION_KEYS",
-    "OPTIONS",
-    "RESOURCE",
-    "SPANS_PER_TRACE",
-    "Context",
-    "batches",
-    "finished_spans",
-    "make_provider",
-    "record_trace",
-    "record_xray_sdk_trace",
-]

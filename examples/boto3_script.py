@@ -1,6 +1,7 @@
 r"""A plain script that calls AWS with boto3, traced to AWS X-Ray with otel-xray.
 
-The whole run is one trace: a segment for the script with one ``aws`` subsegment per call.
+The whole run is one trace: a segment named after the job (``nightly-report``, as the X-Ray
+SDK's ``begin_segment`` named it) with one ``aws`` subsegment per call.
 
 Run it against AWS (needs credentials) or, with no AWS account, against moto::
 
@@ -23,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
 import otel_xray
+from otel_xray.ids import to_xray_trace_id
 
 provider = otel_xray.configure("boto3-example")
 BotocoreInstrumentor().instrument()
@@ -40,7 +42,7 @@ def main() -> None:
         otel_xray.put_metadata(span, "keys", [o["Key"] for o in listed.get("Contents", [])])
         s3.delete_object(Bucket=bucket, Key="report.txt")
         s3.delete_bucket(Bucket=bucket)
-    print(f"done: trace {otel_xray.to_xray_trace_id(span.get_span_context().trace_id)}")
+    print(f"done: trace {to_xray_trace_id(span.get_span_context().trace_id)}")
 
 
 if __name__ == "__main__":

@@ -43,16 +43,17 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions
+from . import _parity
+from .config import ENV_LAMBDA_FUNCTION_NAME, TranslateOptions, on_lambda
 from .emit import Emitter
 from .emit.address import ENV_DAEMON_ADDRESS
-from .emit.udp import UdpEmitter
+from .emit.transport import transport_emitter, transport_name
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
 from .propagation import XRayLambdaPropagator, XRayPropagator
-from .sampling import XRayParentBased
+from .sampling import XRayParentBased, XRayRemoteSampler
 
-__all__ = ["configure"]
+__all__ = ["configure", "stats"]
 
 _log = logging.getLogger("otel_xray.bootstrap")
 
@@ -68,6 +69,17 @@ _lock = threading.Lock()
 _installed: Optional[_Installation] = None
 
 
+def _new_lock_in_child() -> None:
+    # A thread of the parent may have held the lock at fork(): the child's would stay
+    # locked for ever, and configure() in the child would hang.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def configure(
     service_name: Optional[str] = None,
     *,
@@ -76,6 +88,7 @@ def configure(
     sampler: Optional[Sampler] = None,
     resource_attributes: Optional[Mapping[str, AttributeValue]] = None,
     emitter: Optional[Emitter] = None,
+    flush_on_exit_signals: bool = False,
 ) -> TracerProvider:
     """Send this process's traces to AWS X-Ray; return the global ``TracerProvider``.
 
@@ -89,12 +102,27 @@ def configure(
         sampler: decides new traces and requests whose header asks for a decision
             (``Sampled=?``). Wrapped in :class:`~otel_xray.sampling.XRayParentBased`, so a
             ``Sampled=0/1`` from the caller always wins. Default: ``OTEL_TRACES_SAMPLER``,
-            else sample everything.
+            else the X-Ray console's sampling rules (:class:`~otel_xray.XRayRemoteSampler`,
+            as the native SDK), else on Lambda sample everything (Lambda decides).
         resource_attributes: extra resource attributes (they win over the detected ones).
-        emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``.
+        emitter: where documents go instead of UDP, e.g. ``ApiEmitter()``. Default:
+            ``OTEL_EXPORTER_XRAY_TRANSPORT`` (``udp``, ``tcp`` or ``api``), else UDP.
+        flush_on_exit_signals: on ``SIGTERM`` (and ``SIGHUP``), send what is finished
+            before the process ends: flush (at most 5 s), then run the handler the
+            application had installed, or the signal's default action. Off by default:
+            without it a signal that kills the process loses the traces of its last
+            moments (see docs/guarantees.md). Needs the main thread.
 
-    The provider gets X-Ray trace ids and AWS platform attributes detected from the
-    environment (Lambda, ECS; no network calls). The global propagator becomes
+    The provider gets X-Ray trace ids, the Python runtime and AWS platform attributes
+    detected from the environment (Lambda; ECS and EKS through the AWS resource detectors,
+    which ask the ECS metadata endpoint or the Kubernetes API only when on ECS or EKS).
+    As the native SDK did, HTTP servers capture ``X-Forwarded-For`` (for ``client_ip``;
+    unless ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` is set), answer
+    with ``X-Amzn-Trace-Id: Root=…`` (unless another response propagator is installed),
+    and botocore, when its instrumentation is installed, is instrumented with
+    :func:`~otel_xray.span_helpers.botocore_request_hook` (S3 bucket and key; a later
+    ``BotocoreInstrumentor().instrument()`` finds it done; listing ``botocore`` in
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` skips it). The global propagator becomes
     ``tracecontext,baggage,otel_xray`` (``otel_xray_lambda`` on Lambda).
 
     Calling it again does not add a second exporter: the same provider is returned and its
@@ -105,10 +133,42 @@ def configure(
     """
     if options is None:
         options = TranslateOptions.from_env()
-    processor = XRaySpanProcessor(emitter or _udp_emitter(daemon_address), options=options)
+    processor = XRaySpanProcessor(emitter or _emitter(daemon_address), options=options)
     provider = _install(processor, service_name, sampler, resource_attributes)
     set_global_textmap(default_propagator(bool(options.lambda_mode)))
+    if flush_on_exit_signals:
+        from .exit_signals import flush_on_signals
+
+        flush_on_signals(provider)
+    _native_parity()
     return provider
+
+
+def _native_parity() -> None:
+    """What the native SDK did unasked (docs/migration.md): ``client_ip`` from
+    ``X-Forwarded-For``, ``X-Amzn-Trace-Id`` on responses, S3 bucket and key."""
+    _parity.capture_forwarded_for(os.environ)
+    _parity.install_response_propagator()
+    _parity.hook_botocore()
+
+
+def stats() -> Dict[str, int]:
+    """The counters of the X-Ray processor that :func:`configure` (or the ``otel_xray``
+    distro) installed -- spans received, sent, dropped by reason, the emitter's... (see
+    :meth:`XRaySpanProcessor.stats <otel_xray.processor.XRaySpanProcessor.stats>`); an
+    empty mapping when nothing is installed."""
+    installed = _installed
+    if installed is None:
+        return {}
+    processor = installed.processor.processor
+    collect = getattr(processor, "stats", None)
+    if collect is None:
+        return {}
+    try:
+        return dict(collect())
+    except Exception:
+        _log.debug("stats() of %r failed", processor, exc_info=True)
+        return {}
 
 
 def default_propagator(on_lambda: bool) -> TextMapPropagator:
@@ -117,11 +177,11 @@ def default_propagator(on_lambda: bool) -> TextMapPropagator:
     return CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), xray])
 
 
-def _udp_emitter(daemon_address: Optional[str]) -> UdpEmitter:
+def _emitter(daemon_address: Optional[str]) -> Emitter:
     from_env = os.environ.get(ENV_DAEMON_ADDRESS, "").strip()
     if from_env and daemon_address is not None and daemon_address != from_env:
         _log.info("%s=%s overrides daemon_address=%r", ENV_DAEMON_ADDRESS, from_env, daemon_address)
-    return UdpEmitter(None if from_env else daemon_address)
+    return transport_emitter(None if from_env else daemon_address)
 
 
 # -- the provider -------------------------------------------------------------------------
@@ -130,7 +190,7 @@ def _udp_emitter(daemon_address: Optional[str]) -> UdpEmitter:
 class _Installation:
     __slots__ = ("processor", "provider")
 
-    def __init__(self, provider: TracerProvider, processor: _ReplaceableProcessor) -> None:
+    def __init__(self, provider: TracerProvider, processor: ReplaceableProcessor) -> None:
         self.provider = provider
         self.processor = processor
 
@@ -150,12 +210,13 @@ def _install(
             return _installed.provider
         if isinstance(current, TracerProvider):
             return _join_existing(current, processor)
+        resource = build_resource(service_name, resource_attributes)
         provider = TracerProvider(
-            sampler=xray_sampler(sampler),
-            resource=build_resource(service_name, resource_attributes),
+            sampler=xray_sampler(sampler, resource),
+            resource=resource,
             id_generator=XRayIdGenerator(),
         )
-        slot = _ReplaceableProcessor(processor)
+        slot = ReplaceableProcessor(processor)
         provider.add_span_processor(slot)
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:  # someone won a race to set one
@@ -180,7 +241,7 @@ def _join_existing(provider: TracerProvider, processor: SpanProcessor) -> Tracer
         "a TracerProvider was already installed and OpenTelemetry cannot replace it: adding "
         "the X-Ray span processor to it; its sampler, id generator and resource are kept"
     )
-    slot = _ReplaceableProcessor(processor)
+    slot = ReplaceableProcessor(processor)
     provider.add_span_processor(slot)
     _installed = _Installation(provider, slot)
     return provider
@@ -192,21 +253,21 @@ def _exports_to_xray(provider: TracerProvider) -> bool:
 
     multi = getattr(provider, "_active_span_processor", None)
     for processor in getattr(multi, "_span_processors", ()):
-        if isinstance(processor, (XRaySpanProcessor, _ReplaceableProcessor)):
+        if isinstance(processor, (XRaySpanProcessor, ReplaceableProcessor)):
             return True
         if isinstance(getattr(processor, "span_exporter", None), XRaySpanExporter):
             return True
     return False
 
 
-def _adopt(provider: TracerProvider, processor: _ReplaceableProcessor) -> None:
+def adopt(provider: TracerProvider, processor: ReplaceableProcessor) -> None:
     """Record a provider the distro built, so a later ``configure()`` replaces, not adds."""
     global _installed
     with _lock:
         _installed = _Installation(provider, processor)
 
 
-class _ReplaceableProcessor(SpanProcessor):
+class ReplaceableProcessor(SpanProcessor):
     """A slot in the provider whose X-Ray processor ``configure()`` can swap.
 
     The SDK cannot remove a span processor; replacing the one inside this slot is how a
@@ -222,7 +283,15 @@ class _ReplaceableProcessor(SpanProcessor):
 
     def replace(self, processor: SpanProcessor) -> None:
         old, self._processor = self._processor, processor
-        old.shutdown()  # flushes what the old one holds
+        # Flush what the old one holds; an emitter the new one reuses must stay open.
+        if (
+            isinstance(old, XRaySpanProcessor)
+            and isinstance(processor, XRaySpanProcessor)
+            and old.emitter is processor.emitter
+        ):
+            old.stop(close_emitter=False)
+        else:
+            old.shutdown()
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         self._processor.on_start(span, parent_context=parent_context)
@@ -243,11 +312,32 @@ class _ReplaceableProcessor(SpanProcessor):
 # -- sampler and resource -------------------------------------------------------------------
 
 
-def xray_sampler(sampler: Optional[Sampler] = None) -> XRayParentBased:
-    """``sampler`` (default: ``OTEL_TRACES_SAMPLER``, else always on) as X-Ray parent-based."""
-    if isinstance(sampler, XRayParentBased):
-        return sampler
-    return XRayParentBased(sampler if sampler is not None else _sampler_from_env())
+def xray_sampler(
+    sampler: Optional[Sampler] = None, resource: Optional[Resource] = None
+) -> XRayParentBased:
+    """``sampler`` as X-Ray parent-based. Default: ``OTEL_TRACES_SAMPLER``, else the X-Ray
+    console's rules for ``resource`` (always on under Lambda, which decides itself)."""
+    if sampler is None and not os.environ.get(ENV_TRACES_SAMPLER, "").strip():
+        return _default_sampler(resource)
+    root = sampler if sampler is not None else _sampler_from_env()
+    return root if isinstance(root, XRayParentBased) else XRayParentBased(root)
+
+
+def _default_sampler(resource: Optional[Resource]) -> XRayParentBased:
+    """The native SDK's default: the console's rules, through the daemon (or the API when
+    that is the transport). On Lambda the function's trace header decides."""
+    if on_lambda():
+        return XRayParentBased(ALWAYS_ON)
+    if transport_name() == "api":
+        from .emit.api import make_xray_client
+
+        try:
+            return XRayRemoteSampler(resource, xray_client=make_xray_client(None, None))
+        except (ImportError, ValueError) as exc:
+            _log.warning("cannot poll the X-Ray API for sampling rules (%s); sampling "
+                         "everything", exc)
+            return XRayParentBased(ALWAYS_ON)
+    return XRayRemoteSampler(resource)
 
 
 def _sampler_from_env() -> Sampler:
@@ -282,8 +372,13 @@ def resource_attributes(
     (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``) does not set, then ``attributes``.
     """
     from_env = OTELResourceDetector().detect().attributes
+    detected = {
+        **_parity.runtime_attributes(),
+        **platform_attributes(os.environ),
+        **_parity.detected_container(os.environ),
+    }
     merged: Dict[str, AttributeValue] = {
-        key: value for key, value in platform_attributes(os.environ).items() if key not in from_env
+        key: value for key, value in detected.items() if key not in from_env
     }
     merged.update(attributes or {})
     if service_name:

@@ -27,12 +27,19 @@ from opentelemetry.propagate import set_global_textmap
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util._importlib_metadata import entry_points
 
-from .bootstrap import _adopt, _ReplaceableProcessor, resource_attributes, xray_sampler
+from . import _parity
+from .bootstrap import (
+    ReplaceableProcessor,
+    adopt,
+    resource_attributes,
+    xray_sampler,
+)
 from .config import TranslateOptions, on_lambda
-from .emit.udp import UdpEmitter
+from .emit.transport import transport_emitter
 from .ids import XRayIdGenerator
 from .processor import XRaySpanProcessor
 
@@ -52,7 +59,9 @@ class XRayDistro(BaseDistro):  # type: ignore[misc, unused-ignore]
     ``OTEL_PROPAGATORS=tracecontext,baggage,otel_xray`` (``otel_xray_lambda`` on Lambda),
     ``OTEL_PYTHON_ID_GENERATOR=otel_xray`` and ``OTEL_TRACES_EXPORTER=otel_xray`` (which
     :class:`XRayConfigurator` turns into the X-Ray span processor; another configurator
-    uses the exporter).
+    uses the exporter), and ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST=
+    X-Forwarded-For`` (``client_ip`` behind a load balancer). The botocore instrumentation
+    gets :func:`~otel_xray.span_helpers.botocore_request_hook` (S3 bucket and key).
     """
 
     def _configure(self, **kwargs: Any) -> None:
@@ -61,6 +70,11 @@ class XRayDistro(BaseDistro):  # type: ignore[misc, unused-ignore]
         os.environ.setdefault(OTEL_PROPAGATORS, f"tracecontext,baggage,{xray}")
         os.environ.setdefault(OTEL_PYTHON_ID_GENERATOR, ENTRY_POINT_NAME)
         os.environ.setdefault(OTEL_TRACES_EXPORTER, ENTRY_POINT_NAME)
+        _parity.capture_forwarded_for(os.environ)
+
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        """Activate an instrumentation; botocore gets the S3 bucket-and-key hook."""
+        super().load_instrumentor(entry_point, **_parity.botocore_kwargs(entry_point.name, kwargs))
 
 
 class XRayConfigurator(_OTelSDKConfigurator):
@@ -73,24 +87,26 @@ class XRayConfigurator(_OTelSDKConfigurator):
     """
 
     def _configure(self, **kwargs: Any) -> None:
-        slot = _ReplaceableProcessor(
-            XRaySpanProcessor(UdpEmitter(), options=TranslateOptions.from_env())
+        slot = ReplaceableProcessor(
+            XRaySpanProcessor(transport_emitter(), options=TranslateOptions.from_env())
         )
         _remove_xray_exporter_from_env()
         kwargs["span_processors"] = [*(kwargs.get("span_processors") or ()), slot]
-        kwargs.setdefault("sampler", xray_sampler())
         if not os.environ.get(OTEL_PYTHON_ID_GENERATOR):
             kwargs.setdefault("id_generator", XRayIdGenerator())
         kwargs["resource_attributes"] = resource_attributes(
             None, kwargs.get("resource_attributes")
         )
+        if kwargs.get("sampler") is None:
+            kwargs["sampler"] = xray_sampler(None, Resource.create(kwargs["resource_attributes"]))
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]
         provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider):
-            _adopt(provider, slot)
+            adopt(provider, slot)
         propagator = _propagator_from_env()
         if propagator is not None:
             set_global_textmap(propagator)
+        _parity.install_response_propagator()
 
 
 def _remove_xray_exporter_from_env() -> None:

@@ -1,19 +1,13 @@
 """XRaySpanProcessor: whole local span trees as one X-Ray document each, sent in the background.
 
-The application's threads only append finished spans to a bounded queue (O(1)). One
-daemon worker thread translates them, holds each finished non-root span until its
-document root ends, then packs the whole tree into one segment document with nested
-subsegments (split only to fit 64 kB) and hands it to the emitter:
+The application's threads only append finished spans to a bounded queue (O(1)). One daemon
+worker thread translates them, holds each one in a :class:`~otel_xray.buffer.TraceBuffer`
+until its document root ends, and hands what is ready to the
+:class:`~otel_xray.pipeline.Pipeline` (pack, send, count). When the queue is full the
+oldest queued span is dropped and counted.
 
-- a span whose parent was already sent goes out at once as a standalone subsegment
-  under its parent, with its own buffered descendants nested;
-- a buffered span whose root does not end within ``orphan_timeout_millis`` -- or when
-  more than ``max_buffered_spans`` are held, or on ``force_flush`` -- goes out as a
-  standalone subsegment, its buffered descendants nested (the oldest first); it is
-  never dropped;
-- when the queue is full the oldest queued span is dropped and counted.
-
-Every limit has an ``OTEL_EXPORTER_XRAY_*`` environment variable; explicit arguments win.
+Every limit has an ``OTEL_EXPORTER_XRAY_*`` environment variable and a valid range;
+explicit arguments win; a value out of range is logged once and the default used.
 """
 
 from __future__ import annotations
@@ -24,61 +18,47 @@ import os
 import threading
 import time
 import weakref
-from typing import Deque, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Deque, Dict, List, Optional
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from ._diag import Counters, RateLimitedLog
-from .config import TranslateOptions, env_int
+from .buffer import TraceBuffer
+from .config import IntSetting, TranslateOptions
 from .emit import Emitter
-from .exporter import (
-    _default_emitter,
-    close_emitter,
-    collect_stats,
-    document_limit,
-    pack_items,
-    send_packed,
-    translate_item,
-)
-from .packing import Packed, pack
+from .pipeline import Pipeline, default_emitter, suppressed
+from .propagation import link_displaced_parent
 from .translate.segment import Translated
+
+__all__ = ["XRaySpanProcessor"]
 
 _log = logging.getLogger("otel_xray.processor")
 
-#: Finished spans waiting for the worker; when full, the oldest is dropped.
-ENV_MAX_QUEUE_SIZE = "OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE"
-#: How long the worker sleeps between rounds when the queue holds less than a batch.
-ENV_SCHEDULE_DELAY_MILLIS = "OTEL_EXPORTER_XRAY_SCHEDULE_DELAY_MILLIS"
-#: Queued spans that wake the worker early; also the spans it packs per emitter call.
-ENV_MAX_EXPORT_BATCH_SIZE = "OTEL_EXPORTER_XRAY_MAX_EXPORT_BATCH_SIZE"
-#: Finished spans held while their document root is still running.
-ENV_MAX_BUFFERED_SPANS = "OTEL_EXPORTER_XRAY_MAX_BUFFERED_SPANS"
-#: How long a finished span waits for its root before it is sent on its own.
-ENV_ORPHAN_TIMEOUT_MILLIS = "OTEL_EXPORTER_XRAY_ORPHAN_TIMEOUT_MILLIS"
-
-DEFAULT_MAX_QUEUE_SIZE = 2048
-DEFAULT_SCHEDULE_DELAY_MILLIS = 500
-DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
-DEFAULT_MAX_BUFFERED_SPANS = 10_000
-DEFAULT_ORPHAN_TIMEOUT_MILLIS = 30_000
-
-#: ``shutdown()`` waits at most this long for the last spans to go out.
-SHUTDOWN_TIMEOUT_MILLIS = 30_000
-# Ids of sent spans are remembered in two generations of this many (bounded memory): a
-# child that ends after its parent was sent finds it there.
-_SENT_GENERATION = 16_384
-
-_PROCESSOR_STATS = (
-    "spans_dropped.queue_full", "spans_sent_early.orphan_timeout",
-    "spans_sent_early.buffer_full", "spans_sent_early.flush",
+MAX_QUEUE_SIZE = IntSetting(
+    "max_queue_size", "OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE", 2048, 1, 1_000_000
+)
+SCHEDULE_DELAY_MILLIS = IntSetting(
+    "schedule_delay_millis", "OTEL_EXPORTER_XRAY_SCHEDULE_DELAY_MILLIS", 500, 1, 60_000
+)
+MAX_EXPORT_BATCH_SIZE = IntSetting(
+    "max_export_batch_size", "OTEL_EXPORTER_XRAY_MAX_EXPORT_BATCH_SIZE", 512, 1, 1_000_000
+)
+MAX_BUFFERED_SPANS = IntSetting(
+    "max_buffered_spans", "OTEL_EXPORTER_XRAY_MAX_BUFFERED_SPANS", 10_000, 0, 1_000_000
+)
+ORPHAN_TIMEOUT_MILLIS = IntSetting(
+    "orphan_timeout_millis", "OTEL_EXPORTER_XRAY_ORPHAN_TIMEOUT_MILLIS", 30_000, 0, 3_600_000
+)
+SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
+    "shutdown_timeout_millis", "OTEL_EXPORTER_XRAY_SHUTDOWN_TIMEOUT_MILLIS", 30_000, 0, 600_000
 )
 
 
-# A buffered span: (the translated span, when it was taken from the queue). A tuple, not an
-# object: every span with a parent passes through here. The body stays a dict until its
-# tree is sent, so that a whole tree is encoded by one orjson call.
-_Buffered = Tuple[Translated, float]
+# What the pipeline counts for each span the worker took from the queue.
+_SETTLED = (
+    "spans_sent", "spans_dropped.translate_error", "spans_dropped.send_failed",
+    "spans_dropped.invalid_emitter_result", "spans_dropped.internal",
+)
 
 
 class XRaySpanProcessor(SpanProcessor):
@@ -87,27 +67,33 @@ class XRaySpanProcessor(SpanProcessor):
     ``emitter``: where documents go; ``None`` makes a
     :class:`~otel_xray.emit.udp.UdpEmitter` from ``AWS_XRAY_DAEMON_ADDRESS``.
     ``options``: how spans translate; ``None`` reads ``OTEL_EXPORTER_XRAY_*``.
-    The limits default to their environment variable, else:
+    The limits default to their environment variable, else (valid range in brackets):
 
-    - ``max_queue_size`` (2048): finished spans waiting for the worker; when full, the
-      oldest is dropped (``spans_dropped.queue_full``);
-    - ``schedule_delay_millis`` (500): the worker's longest sleep;
-    - ``max_export_batch_size`` (512): queued spans that wake the worker early;
-    - ``max_buffered_spans`` (10,000): finished spans held for their root; beyond it the
-      oldest are sent early, as standalone subsegments (``spans_sent_early.buffer_full``);
-    - ``orphan_timeout_millis`` (30,000): how long a finished span waits for its root
-      before it is sent as a standalone subsegment (``spans_sent_early.orphan_timeout``).
+    - ``max_queue_size`` (2048, [1, 1,000,000]): finished spans waiting for the worker;
+      when full, the oldest is dropped (``spans_dropped.queue_full``);
+    - ``schedule_delay_millis`` (500, [1, 60,000]): the worker's longest sleep;
+    - ``max_export_batch_size`` (512, [1, 1,000,000]): queued spans that wake the worker
+      early; also the most spans packed per emitter call;
+    - ``max_buffered_spans`` (10,000, [0, 1,000,000]): finished spans held for their
+      root; beyond it the oldest are sent early as standalone subsegments
+      (``spans_sent_early.buffer_full``);
+    - ``orphan_timeout_millis`` (30,000, [0, 3,600,000]): how long a finished span waits
+      for its root before it is sent as a standalone subsegment
+      (``spans_sent_early.orphan_timeout``);
+    - ``shutdown_timeout_millis`` (30,000, [0, 600,000]): the longest :meth:`shutdown`
+      waits for the last spans; what is still queued then is ``spans_dropped.shutdown``.
 
-    Unsampled spans are not sent. Nothing here raises into the application; problems are
-    counted in :meth:`stats` and logged at most once a minute per kind. Safe across
-    ``os.fork()``: the child starts with an empty queue and its own worker thread.
+    Unsampled spans are not sent. Nothing here raises into or blocks the application;
+    problems are counted in :meth:`stats` and logged at most once a minute per kind. Safe
+    across ``os.fork()``: the child starts with an empty queue and its own worker.
     """
 
     # Set by _reset_process_state (again in a forked child).
     _lock: threading.Lock
     _wake: threading.Event
-    _counters: Counters
-    _diag: RateLimitedLog
+    _queue: Deque[ReadableSpan]
+    _buffer: TraceBuffer
+    _worker: Optional[threading.Thread]
 
     def __init__(
         self,
@@ -119,97 +105,114 @@ class XRaySpanProcessor(SpanProcessor):
         max_export_batch_size: Optional[int] = None,
         max_buffered_spans: Optional[int] = None,
         orphan_timeout_millis: Optional[int] = None,
+        shutdown_timeout_millis: Optional[int] = None,
     ) -> None:
-        env = os.environ
-        self._emitter: Emitter = emitter if emitter is not None else _default_emitter()
-        self._options = options if options is not None else TranslateOptions.from_env()
-        self._limit = document_limit(self._emitter)
-        self._max_queue_size = _setting(
-            max_queue_size, env, ENV_MAX_QUEUE_SIZE, DEFAULT_MAX_QUEUE_SIZE, 1
+        self._pipeline = Pipeline(
+            emitter if emitter is not None else default_emitter(),
+            options if options is not None else TranslateOptions.from_env(),
         )
-        self._delay = _setting(
-            schedule_delay_millis, env, ENV_SCHEDULE_DELAY_MILLIS,
-            DEFAULT_SCHEDULE_DELAY_MILLIS, 1,
-        ) / 1000
-        self._batch_size = _setting(
-            max_export_batch_size, env, ENV_MAX_EXPORT_BATCH_SIZE,
-            DEFAULT_MAX_EXPORT_BATCH_SIZE, 1,
-        )
-        self._max_buffered = _setting(
-            max_buffered_spans, env, ENV_MAX_BUFFERED_SPANS, DEFAULT_MAX_BUFFERED_SPANS, 0
-        )
-        self._orphan_timeout = _setting(
-            orphan_timeout_millis, env, ENV_ORPHAN_TIMEOUT_MILLIS,
-            DEFAULT_ORPHAN_TIMEOUT_MILLIS, 0,
-        ) / 1000
-        self._closed = False  # shutdown() was called: on_end ignores spans
+        self._max_queue_size = MAX_QUEUE_SIZE.resolve(max_queue_size)
+        self._delay = SCHEDULE_DELAY_MILLIS.resolve(schedule_delay_millis) / 1000
+        self._batch_size = MAX_EXPORT_BATCH_SIZE.resolve(max_export_batch_size)
+        self._max_buffered = MAX_BUFFERED_SPANS.resolve(max_buffered_spans)
+        self._orphan_timeout = ORPHAN_TIMEOUT_MILLIS.resolve(orphan_timeout_millis) / 1000
+        self._shutdown_timeout = SHUTDOWN_TIMEOUT_MILLIS.resolve(shutdown_timeout_millis) / 1000
+        self._closed = False  # shutdown() was called: on_end drops spans
         self._reset_process_state()
         if hasattr(os, "register_at_fork"):
-            method = weakref.WeakMethod(self._after_fork_in_child)
+            method = weakref.WeakMethod(self._reset_process_state)
             os.register_at_fork(after_in_child=lambda: _call_weak(method))
+
+    @property
+    def emitter(self) -> Emitter:
+        """Where this processor's documents go."""
+        return self._pipeline.emitter
 
     # --- SpanProcessor ------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        """Nothing to do when a span starts."""
+        """On Lambda: link the handler's span to the trace its event came from."""
+        if self._pipeline.options.lambda_mode:
+            link_displaced_parent(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue a finished, sampled span for the worker: O(1), never raises."""
+        """Queue a finished, sampled span for the worker: O(1), never raises or blocks."""
         try:
-            if self._closed:
-                self._counters.add("spans_dropped.shutdown")
-                return
             context = span.context
-            if context is not None and not context.trace_flags.sampled:
-                self._counters.add("spans_unsampled")
-                return
-            queue = self._queue
-            if len(queue) >= self._max_queue_size:
+            sampled = context is None or context.trace_flags.sampled
+            with self._lock:  # the counts and the queue change together: exact accounting
+                self._received += 1
+                if self._closed:
+                    self._dropped_shutdown += 1
+                    return
+                if not sampled:
+                    self._unsampled += 1
+                    return
+                queue = self._queue
+                if len(queue) >= self._max_queue_size:
+                    queue.popleft()
+                    self._dropped_queue_full += 1
+                    full = True
+                else:
+                    full = False
+                queue.append(span)
+                wake = len(queue) >= self._batch_size
+            if full:
                 self._queue_full()
-            queue.append(span)  # a full deque drops its oldest item
-            if len(queue) >= self._batch_size and not self._wake.is_set():
+            if wake and not self._wake.is_set():
                 self._wake.set()
         except Exception:
-            self._counters.add("spans_dropped.internal")
+            self._dropped_internal += 1
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Send every span finished so far, buffered ones included (as standalone
         subsegments, nested among themselves where they can). Returns whether that
-        finished within ``timeout_millis``."""
+        finished within ``timeout_millis``.
+
+        Takes no lock the application could hold: safe from a signal handler.
+        """
         try:
+            if self._stopped:
+                return not self._queue and self._in_flight() == 0
             done = threading.Event()
-            with self._lock:
-                if self._stopped:
-                    return not self._queue
-                self._flush_requests.append(done)
+            self._flush_requests.append(done)  # deque.append: atomic
             self._wake.set()
             return done.wait(max(timeout_millis, 0) / 1000)
         except Exception:
-            self._diag.error("internal", "force_flush failed", exc_info=True)
+            self._pipeline.diag.error("internal", "force_flush failed", exc_info=True)
             return False
 
     def shutdown(self) -> None:
-        """Flush, stop the worker and close the emitter. Idempotent; spans that end
-        afterwards are counted as ``spans_dropped.shutdown``."""
+        """Flush (at most ``shutdown_timeout_millis``), stop the worker and close the
+        emitter. Idempotent; spans that end afterwards count as ``spans_dropped.shutdown``."""
+        self.stop(close_emitter=True)
+
+    def stop(self, *, close_emitter: bool) -> None:
+        """:meth:`shutdown`, keeping the emitter open when ``close_emitter`` is false (it is
+        shared with a processor that replaces this one)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        deadline = time.monotonic() + SHUTDOWN_TIMEOUT_MILLIS / 1000
+        deadline = time.monotonic() + self._shutdown_timeout
         try:
-            if not self.force_flush(SHUTDOWN_TIMEOUT_MILLIS):
-                self._diag.warning(
-                    "shutdown", "shutdown: spans still unsent after %d ms",
-                    SHUTDOWN_TIMEOUT_MILLIS,
+            if not self.force_flush(int(self._shutdown_timeout * 1000)):
+                self._pipeline.diag.warning(
+                    "shutdown", "shutdown: spans still unsent after %d ms (raise %s if the "
+                    "emitter needs longer)", self._shutdown_timeout * 1000,
+                    SHUTDOWN_TIMEOUT_MILLIS.env,
                 )
-            with self._lock:
-                self._stopped = True
+            self._stopped = True
             self._wake.set()
             worker = self._worker
             if worker is not None and worker is not threading.current_thread():
                 worker.join(max(deadline - time.monotonic(), 0.0))
+            with self._lock:  # what the worker never took is lost: say so
+                self._dropped_shutdown += len(self._queue)
+                self._queue.clear()
         finally:
-            close_emitter(self._emitter, self._diag)
+            if close_emitter:
+                self._pipeline.close_emitter()
 
     def stats(self) -> Dict[str, int]:
         """Counters of this process.
@@ -217,245 +220,131 @@ class XRaySpanProcessor(SpanProcessor):
         ``spans_received`` (every span handed to ``on_end``), ``spans_unsampled``,
         ``spans_sent`` / ``documents_sent`` / ``bytes_sent`` (JSON bytes) as the emitter
         reported them delivered, ``spans_dropped`` (total) and ``spans_dropped.<reason>``
-        (``queue_full``, ``translate_error``, ``send_failed``, ``shutdown``),
-        ``spans_sent_early.<reason>`` (``orphan_timeout``, ``buffer_full``, ``flush``),
-        ``documents_split``, ``spans_trimmed``, ``annotations_moved``; gauges
-        ``spans_queued`` and ``spans_buffered``; the emitter's counters as ``emitter.*``.
+        (``queue_full``, ``translate_error``, ``send_failed``, ``invalid_emitter_result``,
+        ``shutdown``, ``internal``), ``spans_sent_early.<reason>`` (``orphan_timeout``,
+        ``buffer_full``, ``flush``), ``documents_split``, ``spans_trimmed``,
+        ``annotations_moved``; gauges ``spans_queued`` (waiting for the worker or being
+        sent) and ``spans_buffered`` (waiting for their root); the
+        emitter's counters as ``emitter.<key>``. Once nothing is in flight (after
+        :meth:`force_flush`), ``spans_received`` = ``spans_sent`` + ``spans_unsampled`` +
+        ``spans_dropped`` + ``spans_queued`` + ``spans_buffered``.
         """
-        snapshot = self._counters.snapshot()
-        queued = len(self._queue)
-        received = (
-            self._taken + queued
-            + snapshot.get("spans_dropped.queue_full", 0)
-            + snapshot.get("spans_dropped.shutdown", 0)
-            + snapshot.get("spans_unsampled", 0)
-            + snapshot.get("spans_dropped.internal", 0)
+        with self._lock:
+            extra = {
+                "spans_received": self._received,
+                "spans_unsampled": self._unsampled,
+                "spans_dropped.queue_full": self._dropped_queue_full,
+                "spans_dropped.shutdown": self._dropped_shutdown,
+                "spans_queued": len(self._queue),
+            }
+        extra["spans_queued"] += self._in_flight()
+        extra["spans_dropped.internal"] = (
+            self._dropped_internal + self._pipeline.counters.get("spans_dropped.internal")
         )
-        extra = {
-            "spans_received": received,
-            "spans_queued": queued,
-            "spans_buffered": len(self._pending),
-        }
-        return collect_stats(self._counters, self._emitter, extra, _PROCESSOR_STATS)
+        extra["spans_buffered"] = len(self._buffer)
+        for reason, count in self._buffer.released_early.items():
+            extra["spans_sent_early." + reason] = count
+        return self._pipeline.stats(extra)
+
+    def _in_flight(self) -> int:
+        """Spans the worker took from the queue that are neither buffered nor counted yet
+        (being translated, packed or sent -- e.g. inside an emitter that blocks)."""
+        counters = self._pipeline.counters
+        settled = sum(counters.get(key) for key in _SETTLED) + len(self._buffer)
+        return max(self._taken - settled, 0)
 
     # --- process state ------------------------------------------------------------------
 
     def _reset_process_state(self) -> None:
-        """Everything a (forked) process must own: queue, locks, counters, worker."""
+        """Everything a (forked) process must own: queue, lock, counters, buffer, worker.
+
+        In a forked child the parent's worker does not exist and its locks may be held:
+        nothing of the parent's is used again.
+        """
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._queue: Deque[ReadableSpan] = collections.deque(maxlen=self._max_queue_size)
-        self._flush_requests: List[threading.Event] = []
+        self._queue = collections.deque()
+        self._flush_requests: Deque[threading.Event] = collections.deque()
+        self._received = self._unsampled = self._taken = 0
+        self._dropped_queue_full = self._dropped_shutdown = self._dropped_internal = 0
         self._stopped = self._closed
-        self._counters = Counters()
-        self._diag = RateLimitedLog(_log)
-        # Worker-thread state.
-        self._taken = 0
-        self._pending: collections.OrderedDict[str, _Buffered] = collections.OrderedDict()
-        self._children: Dict[str, List[str]] = {}
-        self._sent: Set[str] = set()
-        self._sent_before: Set[str] = set()
-        self._worker: Optional[threading.Thread] = None
+        self._buffer = TraceBuffer(
+            max_spans=self._max_buffered, orphan_timeout=self._orphan_timeout
+        )
+        self._pipeline.reset_counters()
+        self._worker = None
         if not self._closed:
             self._worker = threading.Thread(
                 target=self._run, name="otel-xray-processor", daemon=True
             )
             self._worker.start()
 
-    def _after_fork_in_child(self) -> None:
-        # The parent's worker thread does not exist here, and its locks may be held.
-        self._reset_process_state()
-
     def _queue_full(self) -> None:
-        self._counters.add("spans_dropped.queue_full")
-        self._diag.warning(
+        self._pipeline.diag.warning(
             "queue_full", "span queue full (%d): dropping the oldest span; raise %s or "
-            "reduce the span rate", self._max_queue_size, ENV_MAX_QUEUE_SIZE,
+            "reduce the span rate", self._max_queue_size, MAX_QUEUE_SIZE.env,
         )
 
     # --- worker thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait(self._delay)
-            self._wake.clear()
-            with self._lock:
-                requests, self._flush_requests = self._flush_requests, []
+        # This thread only exports: nothing it does may be traced (e.g. botocore calls of
+        # the API emitter), or each export would produce spans to export.
+        with suppressed():
+            while True:
+                self._wake.wait(self._delay)
+                self._wake.clear()
+                requests: List[threading.Event] = []
+                while self._flush_requests:
+                    requests.append(self._flush_requests.popleft())
                 stopping = self._stopped
-            try:
-                self._round(flush=bool(requests) or stopping)
-            except Exception:  # the worker must survive anything
-                self._diag.error("internal", "export round failed", exc_info=True)
-            for request in requests:
-                request.set()
-            if stopping:
-                return
+                try:
+                    self._round(flush=bool(requests) or stopping)
+                except Exception:  # the worker must survive anything
+                    self._pipeline.diag.error("internal", "export round failed", exc_info=True)
+                for request in requests:
+                    request.set()
+                if stopping:
+                    return
 
     def _round(self, flush: bool) -> None:
         """Take what is queued now, send what is ready, release orphans."""
         now = time.monotonic()
-        queue = self._queue
+        queue, buffer, pipeline = self._queue, self._buffer, self._pipeline
+        batch_size = self._batch_size
         ready: List[Translated] = []
-        # Every span passes through this loop: look the fixed parts up once.
-        options, counters, diag = self._options, self._counters, self._diag
-        pending, children = self._pending, self._children
-        batch_size, max_buffered = self._batch_size, self._max_buffered
         for _ in range(len(queue)):
             try:
                 span = queue.popleft()
             except IndexError:
                 break
             self._taken += 1
-            encoded = translate_item(span, options, counters, diag)
-            if encoded is None:
+            item = pipeline.translate(span)
+            if item is None:
                 continue
-            parent = encoded.parent_id
-            if (
-                encoded.is_root
-                or parent is None
-                or parent in self._sent
-                or parent in self._sent_before
-            ):
-                self._release(encoded, ready)
-            else:
-                pending[encoded.span_id] = (encoded, now)
-                siblings = children.get(parent)
-                if siblings is None:
-                    children[parent] = [encoded.span_id]
-                else:
-                    siblings.append(encoded.span_id)
-                if len(pending) > max_buffered:
-                    self._buffer_full(ready)
+            try:
+                ready.extend(buffer.add(item, now))
+            except Exception:  # a bug in the buffer loses this span, counted
+                pipeline.counters.add("spans_dropped.internal")
+                pipeline.diag.error("internal", "buffering a span failed", exc_info=True)
             if len(ready) >= batch_size:
                 self._send(ready)
                 ready = []
-        self._release_expired(now, ready)
+        ready.extend(buffer.expire(now))
         if flush:
-            released = 0
-            while self._pending:
-                released += self._release_oldest(ready)
-            if released:
-                self._counters.add("spans_sent_early.flush", released)
+            ready.extend(buffer.flush())
         self._send(ready)
 
-    def _buffer_full(self, ready: List[Translated]) -> None:
-        released = self._release_oldest(ready)
-        self._counters.add("spans_sent_early.buffer_full", released)
-        self._diag.warning(
-            "buffer_full", "more than %d finished spans wait for their root: sending the "
-            "oldest early as standalone subsegments; raise %s if traces are that big",
-            self._max_buffered, ENV_MAX_BUFFERED_SPANS,
-        )
-
-    def _release(self, encoded: Translated, ready: List[Translated]) -> None:
-        """Make ``encoded`` and its buffered descendants ready to send, and remember
-        their ids as sent."""
-        ready.append(encoded)
-        sent = self._sent
-        sent.add(encoded.span_id)
-        children = self._children
-        kids = children.pop(encoded.span_id, None) if children else None
-        if kids:
-            pending = self._pending
-            stack = [kids]
-            while stack:
-                for kid in stack.pop():
-                    buffered = pending.pop(kid, None)
-                    if buffered is not None:
-                        ready.append(buffered[0])
-                        sent.add(kid)
-                        grandchildren = children.pop(kid, None)
-                        if grandchildren:
-                            stack.append(grandchildren)
-        if len(sent) >= _SENT_GENERATION:
-            # Bounded memory: forget the generation before the previous one. (A released
-            # subtree may overshoot the generation by its size, at most the buffer limit.)
-            self._sent_before = sent
-            self._sent = set()
-
-    def _release_oldest(self, ready: List[Translated]) -> int:
-        """Release the buffered subtree holding the oldest buffered span; return its size."""
-        pending = self._pending
-        key = next(iter(pending))
-        for _ in range(len(pending)):  # bounded: parent links may form a cycle
-            parent = pending[key][0].parent_id
-            if parent is None or parent == key or parent not in pending:
-                break
-            key = parent
-        encoded = pending.pop(key)[0]
-        parent = encoded.parent_id
-        siblings = self._children.get(parent) if parent is not None else None
-        if siblings is not None:
-            siblings.remove(key)
-            if not siblings:
-                del self._children[parent]  # type: ignore[arg-type]
-        before = len(ready)
-        self._release(encoded, ready)
-        return len(ready) - before
-
-    def _release_expired(self, now: float, ready: List[Translated]) -> None:
-        pending = self._pending
-        cutoff = now - self._orphan_timeout
-        released = 0
-        while pending and next(iter(pending.values()))[1] <= cutoff:
-            released += self._release_oldest(ready)
-        if released:
-            self._counters.add("spans_sent_early.orphan_timeout", released)
-
     def _send(self, ready: List[Translated]) -> None:
-        if not ready:
-            return
         try:
-            packed, _ = pack_items(ready, self._limit, self._counters, self._diag)
-        except Exception:
-            # A packing bug must not lose spans: each one fits a document on its own.
-            self._diag.error("pack", "packing %d spans failed; sending them one by one",
-                             len(ready), exc_info=True)
-            packed = self._one_by_one(ready)
-        send_packed(self._emitter, packed, self._counters, self._diag)
-
-    def _one_by_one(self, ready: List[Translated]) -> List[Packed]:
-        packed: List[Packed] = []
-        for item in ready:
-            try:
-                alone = pack([item], max_document_bytes=self._limit, counters=self._counters)
-            except Exception:
-                alone = []
-            if not alone:  # the span could not be encoded
-                self._counters.add("spans_dropped.translate_error")
-            packed.extend(alone)
-        return packed
-
-
-def _setting(
-    explicit: Optional[int], env: Mapping[str, str], name: str, default: int, minimum: int
-) -> int:
-    """The explicit value (checked), else the environment variable ``name``, else default."""
-    if explicit is None:
-        return env_int(env, name, default, minimum=minimum)
-    if isinstance(explicit, bool) or not isinstance(explicit, int) or explicit < minimum:
-        raise ValueError(
-            f"must be an integer >= {minimum}, got {explicit!r} (environment: {name})"
-        )
-    return explicit
+            self._pipeline.send(ready)
+        except Exception:  # Pipeline.send guards each stage; this is a last resort
+            self._pipeline.counters.add("spans_dropped.internal", len(ready))
+            self._pipeline.diag.error("internal", "sending %d spans failed", len(ready),
+                                      exc_info=True)
 
 
 def _call_weak(method: weakref.WeakMethod) -> None:  # type: ignore[type-arg]
     bound = method()
     if bound is not None:
         bound()
-
-
-__all__ = [
-    "DEFAULT_MAX_BUFFERED_SPANS",
-    "DEFAULT_MAX_EXPORT_BATCH_SIZE",
-    "DEFAULT_MAX_QUEUE_SIZE",
-    "DEFAULT_ORPHAN_TIMEOUT_MILLIS",
-    "DEFAULT_SCHEDULE_DELAY_MILLIS",
-    "ENV_MAX_BUFFERED_SPANS",
-    "ENV_MAX_EXPORT_BATCH_SIZE",
-    "ENV_MAX_QUEUE_SIZE",
-    "ENV_ORPHAN_TIMEOUT_MILLIS",
-    "ENV_SCHEDULE_DELAY_MILLIS",
-    "XRaySpanProcessor",
-]

@@ -47,8 +47,10 @@ __all__ = [
     "TraceHeader",
     "XRayLambdaPropagator",
     "XRayPropagator",
+    "XRayResponsePropagator",
     "continued_trace_id",
     "format_trace_header",
+    "link_displaced_parent",
     "parse_trace_header",
     "root_only_decision",
     "sampling_undecided",
@@ -80,6 +82,7 @@ _SAMPLED = {"1": True, "0": False, "?": None}
 _UNDECIDED_KEY = context_api.create_key("otel_xray.sampling-undecided")
 _LINEAGE_KEY = context_api.create_key("otel_xray.lineage")
 _ROOT_ONLY_KEY = context_api.create_key("otel_xray.root-only")
+_DISPLACED_KEY = context_api.create_key("otel_xray.lambda-event-parent")
 
 
 class TraceHeader(NamedTuple):
@@ -296,13 +299,17 @@ class XRayPropagator(TextMapPropagator):
 
 
 class XRayLambdaPropagator(XRayPropagator):
-    """:class:`XRayPropagator` that falls back to Lambda's ``_X_AMZN_TRACE_ID``.
+    """:class:`XRayPropagator` for AWS Lambda: the invocation's ``_X_AMZN_TRACE_ID`` wins.
 
-    The carrier (or an earlier propagator) wins when it yields a valid parent from a
-    different trace. When it yields none, or one of the same trace as the environment
-    variable, the variable's parent is used: that is the segment Lambda recorded for this
-    invocation, the closest ancestor of the function's work. The variable is read on every
-    call, since Lambda changes it per invocation.
+    With active tracing, Lambda records the invocation's segment itself and hands its id
+    to the function in the environment variable; the function's spans must nest under it,
+    whatever the event carried (as the X-Ray SDK's Lambda facade, OpenTelemetry's Lambda
+    conventions and the contrib ``xray-lambda`` propagator do). A parent of *another*
+    trace that the carrier (the event's headers) or an earlier propagator (``tracecontext``)
+    found is kept in the context: :func:`link_displaced_parent` (called by
+    :class:`~otel_xray.XRaySpanProcessor` on Lambda) adds it to the handler's span as a
+    span link. Without the variable (or with a malformed one) this is the plain
+    :class:`XRayPropagator`. The variable is read on every call: it changes per invocation.
     """
 
     def extract(
@@ -315,16 +322,39 @@ class XRayLambdaPropagator(XRayPropagator):
         env_header = os.environ.get(LAMBDA_TRACE_ENV)
         if not env_header:
             return extracted
-        found = trace.get_current_span(extracted).get_span_context()
-        if found.is_valid:
-            parsed = parse_trace_header(env_header)
-            if parsed is None or parsed.trace_id != found.trace_id:
-                return extracted
         base = Context() if context is None else context
         from_env = _extract_header(env_header, base)
-        if trace.get_current_span(from_env).get_span_context().is_valid:
-            return from_env
-        return extracted
+        env_parent = trace.get_current_span(from_env).get_span_context()
+        if not env_parent.is_valid:
+            return extracted
+        found = trace.get_current_span(extracted).get_span_context()
+        if found.is_valid and found.trace_id != env_parent.trace_id:
+            _counters.add("lambda_event_parent_linked")
+            return context_api.set_value(
+                _DISPLACED_KEY, ((env_parent.trace_id, env_parent.span_id), found), from_env
+            )
+        return from_env
+
+
+def link_displaced_parent(span: Any, parent_context: Optional[Context] = None) -> None:
+    """Link a Lambda handler's span to the event's parent that
+    :class:`XRayLambdaPropagator` set aside for Lambda's own.
+
+    ``span`` is a span just started with ``parent_context`` (the current context when
+    ``None``); only the span whose parent is Lambda's segment gets the link. Never raises.
+    """
+    try:
+        context = parent_context if parent_context is not None else context_api.get_current()
+        displaced: Any = context_api.get_value(_DISPLACED_KEY, context)
+        if displaced is None:
+            return
+        parent = span.parent
+        if parent is None or not parent.is_remote:
+            return
+        if (parent.trace_id, parent.span_id) == displaced[0]:
+            span.add_link(displaced[1])
+    except Exception:  # telemetry must not break the handler
+        _counters.add("link_failed")
 
 
 def _read_header(carrier: Any, getter: Getter[Any]) -> Optional[str]:
@@ -396,3 +426,32 @@ def _header_for(context: Optional[Context]) -> Optional[str]:
         span_context.trace_id, span_context.span_id, sampled,
         _lineage(context, span_context.trace_id),
     )
+
+
+class XRayResponsePropagator:
+    """Adds ``X-Amzn-Trace-Id: Root=<trace id>`` to HTTP responses, as the X-Ray SDKs'
+    middleware does: clients and load balancer logs find the trace by it.
+
+    An OpenTelemetry *response* propagator (the interface of
+    ``opentelemetry.instrumentation.propagators.ResponsePropagator``): install it with
+    ``set_global_response_propagator(XRayResponsePropagator())``; :func:`otel_xray.configure`
+    and the distro do. The WSGI, Flask, Django, ASGI and FastAPI instrumentations call it.
+    """
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Optional[Context] = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        """Write ``Root=…`` of the current span's trace; nothing without a valid span."""
+        try:
+            span_context = trace.get_current_span(context).get_span_context()
+            if not span_context.is_valid:
+                return
+            hex32 = f"{span_context.trace_id:032x}"
+            setter.set(carrier, TRACE_HEADER, f"Root=1-{hex32[:8]}-{hex32[8:]}")
+        except Exception:  # a response must never fail over its trace header
+            _counters.add("inject_failed")
+            _log.warning("response", "could not add %s to a response", TRACE_HEADER,
+                         exc_info=True)

@@ -11,13 +11,18 @@ from typing import List
 
 import pytest
 
+from tests.support.daemon_tcp import daemon_tcp
+from tests.support.faults import faulty_xray
 from tests.support.helpers import SpanRecorder
 from tests.support.moto import moto_server
 from tests.support.otel import fresh_otel
 from tests.support.pipeline import pipeline
 from tests.support.udp import udp_listener, udp_listener_v6
 
-__all__ = ["fresh_otel", "moto_server", "pipeline", "udp_listener", "udp_listener_v6"]
+__all__ = [
+    "daemon_tcp", "faulty_xray", "fresh_otel", "moto_server", "pipeline", "udp_listener",
+    "udp_listener_v6",
+]
 
 _INTEGRATION = Path(__file__).resolve().parent / "integration"
 

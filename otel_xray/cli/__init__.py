@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=USAGE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"otel-xray {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_listen_arguments(commands.add_parser(
         "listen",
@@ -46,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
         "AWS account or credentials.",
     ))
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (``unknown`` when running from an uninstalled tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("otel-xray")
+    except PackageNotFoundError:
+        return "unknown (otel-xray is not installed; pip install otel-xray)"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -10,6 +10,10 @@ the ``demo`` command embeds the same class::
     ...                           # send to listener.address
     listener.wait_idle()          # until nothing arrived for a moment
     listener.close()              # flushes pending traces, then closes the socket
+
+No datagram stops it: whatever goes wrong while one is handled (a bug here, or an
+exception from a callback) is logged (the first of each kind with its traceback), counted
+in :attr:`Stats.errors`, and the listener goes on with the next datagram.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..emit.address import daemon_address, format_host_port
 from ..emit.protocol import split_datagram
 from .assemble import Trace, TraceAssembler
-from .validate import check_document
+from .validate import Note, check_document, show
 
 _log = logging.getLogger("otel_xray.cli.listen")
 
@@ -49,13 +53,16 @@ class Received:
     errors: List[str] = field(default_factory=list)
     """Reasons X-Ray (or the daemon) would reject this datagram."""
     warnings: List[str] = field(default_factory=list)
+    """What X-Ray would accept but silently ignore or lose."""
+    notes: List[Note] = field(default_factory=list)
+    """What is outside the documented format but accepted by X-Ray."""
 
     def describe(self) -> str:
         """A short label for messages: the document's name, id and trace id when known."""
         doc = self.document
         if doc is None:
             return f"datagram of {len(self.data)} bytes from {format_source(self.source)}"
-        parts = [f"{k}={doc[k]!r}" for k in ("name", "id", "trace_id") if k in doc]
+        parts = [f"{k}={show(doc[k])}" for k in ("name", "id", "trace_id") if k in doc]
         return "document " + (" ".join(parts) or f"of {len(self.body)} bytes")
 
 
@@ -71,8 +78,14 @@ class Stats:
     problems: int = 0
     """Individual problems found in rejected datagrams."""
     warnings: int = 0
+    notes: int = 0
+    """Things outside the documented format that X-Ray accepts, in accepted documents."""
     traces: int = 0
-    """Traces completed (reported through ``on_trace``)."""
+    """Traces reported through ``on_trace``; one reported again (a late document re-opened
+    it) counts once."""
+    errors: int = 0
+    """Exceptions caught while handling a datagram or a trace (a bug, or a failing
+    callback); each is logged."""
 
 
 def format_source(source: Tuple[Any, ...]) -> str:
@@ -97,7 +110,13 @@ class Listener:
 
     - ``on_datagram(received)`` for every datagram, after it was checked;
     - ``on_trace(trace, warnings)`` when a trace has been quiet for ``quiet_after``
-      seconds, or is flushed.
+      seconds, or is flushed. A document that arrives later for a reported trace re-opens
+      it: it is reported again, complete (while ``on_trace`` runs,
+      :attr:`Trace.late_documents` says how many documents are new).
+
+    An exception from a callback is logged and counted in :attr:`Stats.errors`; the
+    listener carries on. ``clock`` (monotonic seconds) decides when a trace is quiet; tests
+    pass their own.
 
     The socket is bound in the constructor (``port`` 0 picks a free port; see
     :attr:`address`). ``OSError`` is raised there if the address is not available.
@@ -110,9 +129,12 @@ class Listener:
         quiet_after: float = 1.0,
         on_datagram: Optional[Callable[[Received], None]] = None,
         on_trace: Optional[Callable[[Trace, List[str]], None]] = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.quiet_after = quiet_after
         self.stats = Stats()
+        self._clock = clock
+        self._logged: Set[Tuple[str, type]] = set()
         self._on_datagram = on_datagram
         self._on_trace = on_trace
         self._assembler = TraceAssembler()
@@ -148,9 +170,12 @@ class Listener:
                 readable, _, _ = select.select([self._sock], [], [], _POLL_SECONDS)
             except (OSError, ValueError):  # socket closed under us
                 return
-            if readable:
-                self._receive()
-            self._report_quiet()
+            try:
+                if readable:
+                    self._receive()
+                self._report_quiet()
+            except Exception as exc:  # the receiving thread must survive
+                self._failed("receiving", exc)
 
     def close(self) -> None:
         """Stop receiving, report every pending trace, close the socket. Idempotent."""
@@ -184,7 +209,7 @@ class Listener:
             time.sleep(min(0.02, idle))
 
     def wait_for_documents(self, count: int, timeout: float = 10.0) -> bool:
-        """Wait until ``count`` datagrams arrived; False if ``timeout`` passed first."""
+        """Wait until ``count`` datagrams arrived and were handled; False on ``timeout``."""
         deadline = time.monotonic() + timeout
         while self.stats.datagrams < count:
             if time.monotonic() >= deadline:
@@ -216,33 +241,61 @@ class Listener:
         except OSError as exc:  # e.g. ICMP errors surfacing on the socket
             _log.debug("receive failed: %s", exc)
             return
-        now = time.monotonic()
-        self._last_datagram = now
-        received = check_datagram(data, source)
+        self._last_datagram = time.monotonic()
         with self._lock:
-            stats = self.stats
-            stats.datagrams += 1
-            stats.warnings += len(received.warnings)
-            if received.errors:
-                stats.rejected += 1
-                stats.problems += len(received.errors)
-            elif received.document is not None:
-                stats.documents += 1
-                self._assembler.add(received.document, len(received.body), now)
-            if self._on_datagram is not None:
-                self._on_datagram(received)
+            try:
+                self._handle(data, source)
+            except Exception as exc:  # one datagram never stops the listener
+                self._failed("handling a datagram", exc)
+            finally:
+                # Last, so whoever waits for the count sees the datagram fully handled.
+                self.stats.datagrams += 1
+
+    def _handle(self, data: bytes, source: Tuple[Any, ...]) -> None:
+        received = check_datagram(data, source)
+        stats = self.stats
+        stats.warnings += len(received.warnings)
+        if received.errors:
+            stats.rejected += 1
+            stats.problems += len(received.errors)
+        elif received.document is not None:
+            stats.documents += 1
+            stats.notes += len(received.notes)
+            self._assembler.add(received.document, len(received.body), self._clock(),
+                                received.notes)
+        if self._on_datagram is not None:
+            self._on_datagram(received)
 
     def _report_quiet(self) -> None:
         with self._lock:
-            for trace in self._assembler.pop_quiet(time.monotonic(), self.quiet_after):
+            for trace in self._assembler.pop_quiet(self._clock(), self.quiet_after):
                 self._finish(trace)
 
     def _finish(self, trace: Trace) -> None:
-        warnings = trace.warnings()
-        self.stats.traces += 1
-        self.stats.warnings += len(warnings)
-        if self._on_trace is not None:
-            self._on_trace(trace, warnings)
+        try:
+            warnings = trace.warnings()
+            if not trace.reported:
+                self.stats.traces += 1
+            # Count each warning once, also when the trace is reported again.
+            self.stats.warnings += max(0, len(warnings) - trace.warned)
+            trace.warned = max(trace.warned, len(warnings))
+            if self._on_trace is not None:
+                self._on_trace(trace, warnings)
+        except Exception as exc:  # one trace never stops the listener
+            self._failed("reporting a trace", exc)
+        finally:
+            trace.mark_reported()
+
+    def _failed(self, doing: str, exc: Exception) -> None:
+        """Count an exception; log the first of each kind with its traceback."""
+        self.stats.errors += 1
+        kind = (doing, type(exc))
+        if kind in self._logged:
+            _log.debug("listener: error while %s: %r", doing, exc)
+            return
+        self._logged.add(kind)
+        _log.error("otel-xray listener: error while %s (counted in stats.errors; further "
+                   "errors of this kind are logged at DEBUG level)", doing, exc_info=exc)
 
 
 def check_datagram(data: bytes, source: Tuple[Any, ...] = ()) -> Received:
@@ -250,6 +303,10 @@ def check_datagram(data: bytes, source: Tuple[Any, ...] = ()) -> Received:
     received = Received(data, source)
     try:
         _, body = split_datagram(data)
+    except RecursionError:  # a header nested too deep for Python's json
+        received.errors.append("rejected by the daemon: header is not valid JSON "
+                               f"(nested too deep): {data[:60]!r}")
+        return received
     except ValueError as exc:
         received.errors.append(f"rejected by the daemon: {exc}")
         return received
@@ -258,6 +315,7 @@ def check_datagram(data: bytes, source: Tuple[Any, ...] = ()) -> Received:
     received.document = report.document
     received.errors.extend(report.errors)
     received.warnings.extend(report.warnings)
+    received.notes.extend(report.notes)
     return received
 
 

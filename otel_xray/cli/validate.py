@@ -1,23 +1,37 @@
 """Check X-Ray documents the way the X-Ray service would, without jsonschema.
 
-:func:`check_document` parses a document body as strict JSON and returns every problem
-X-Ray would reject the document for (``errors``) and what it would silently ignore
-(``warnings``). :func:`check_trace` adds the trace-wide limits (annotations per trace,
-trace size). The rules follow the project's document schema
-(``tests/xray-segment.schema.json``), which is written from the X-Ray documentation.
+:func:`check_document` parses a document body as strict JSON and sorts what it finds into
+three levels:
+
+- ``errors``: what X-Ray rejects the whole document for (it never shows up);
+- ``warnings``: what X-Ray accepts but silently ignores or loses (an invalid annotation,
+  a document over the 64,000 bytes otel-xray keeps to);
+- ``notes``: what lies outside the documented format but X-Ray accepts, most of it sent by
+  the native X-Ray SDKs (``"in_progress": false`` next to ``end_time``,
+  ``trace_id``/``type``/``parent_id`` in embedded subsegments,
+  ``"namespace": "local"``), and unknown fields.
+
+:func:`check_trace` adds the trace-wide limits (annotations per trace, trace size). The
+rules follow the project's document schema (``tests/xray-segment.schema.json``), which is
+written from the X-Ray documentation; its ``native_*`` definitions are the notes here.
+
+Any JSON value, however deep or odd, is checked without raising.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import reprlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 import orjson
 
-#: The largest document this tool accepts (the API's 64 kB limit, as the project sends it).
+#: The largest document otel-xray itself sends; bigger ones get a warning.
 MAX_DOCUMENT_BYTES = 64_000
+#: X-Ray's "64 kB" document limit read generously: bigger documents are rejected.
+MAX_ACCEPTED_DOCUMENT_BYTES = 65_536
 #: X-Ray indexes at most this many annotations per trace and silently drops the rest.
 MAX_ANNOTATIONS_PER_TRACE = 50
 #: X-Ray drops a trace that grows past roughly this size when its documents trickle in
@@ -29,6 +43,8 @@ _TRACE_ID = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}\Z")
 # \w with str patterns matches Unicode letters, digits and '_' (as in the schema).
 _NAME = re.compile(r"(?:\w|[\s.:/%&#=+\\\-@])+\Z")
 _ANNOTATION_KEY = re.compile(r"[A-Za-z0-9_.]{1,500}\Z")
+_INDEX = re.compile(r"\[\d+\]")
+_NESTING = re.compile(r"(?:subsegments\[\]\.)+")
 
 _COMMON_FIELDS = frozenset({
     "name", "id", "start_time", "end_time", "in_progress", "error", "throttle", "fault",
@@ -40,12 +56,47 @@ _SEGMENT_FIELDS = _COMMON_FIELDS | {
 }
 _STANDALONE_FIELDS = _COMMON_FIELDS | {"type", "trace_id", "parent_id", "namespace"}
 _EMBEDDED_FIELDS = _COMMON_FIELDS | {"namespace"}
-_NAMESPACES = frozenset({"aws", "remote"})
-_ORIGINS = frozenset({
+#: What the native SDKs repeat in every embedded subsegment (X-Ray ignores it there).
+_EMBEDDED_NATIVE_FIELDS = ("trace_id", "type", "parent_id")
+# Tuples, not sets: membership must not hash the (possibly unhashable) JSON value.
+_NAMESPACES = ("aws", "remote")
+_ORIGINS = (
     "AWS::EC2::Instance", "AWS::ECS::Container", "AWS::ECS::EC2", "AWS::ECS::Fargate",
     "AWS::EKS::Container", "AWS::ElasticBeanstalk::Environment", "AWS::AppRunner::Service",
     "AWS::Lambda::Function",
-})
+)
+#: Why a :class:`Note` is only a note.
+NATIVE = "outside the documented format, sent by the native X-Ray SDKs (X-Ray accepts it)"
+UNKNOWN = "not in the X-Ray document format (X-Ray accepts the document, ignores the field)"
+
+_MAX_SHOWN = 120
+_shown = reprlib.Repr()
+_shown.maxlevel, _shown.maxstring, _shown.maxother = 3, 80, 80
+_shown.maxlist = _shown.maxdict = _shown.maxtuple = 4
+
+
+def show(value: Any) -> str:
+    """``repr`` for messages, bounded in length and depth (any JSON value is safe)."""
+    try:
+        text = _shown.repr(value)
+    except ValueError:  # an integer too long to print (sys.get_int_max_str_digits)
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something outside the documented format that X-Ray accepts: where, and why it is fine.
+
+    ``field`` has ``[]`` in place of indices (``subsegments[].namespace 'local'``), so the
+    notes of many documents add up; ``reason`` is :data:`NATIVE` or :data:`UNKNOWN`.
+    """
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
 
 
 @dataclass
@@ -60,6 +111,8 @@ class Report:
     """What X-Ray would reject the document for, each as ``"path: message"``."""
     warnings: List[str] = field(default_factory=list)
     """What X-Ray would accept but silently ignore or lose."""
+    notes: List[Note] = field(default_factory=list)
+    """What is outside the documented format but accepted by X-Ray, each once."""
 
     @property
     def ok(self) -> bool:
@@ -69,9 +122,15 @@ class Report:
 def check_document(body: bytes) -> Report:
     """Parse ``body`` as strict JSON and check it against X-Ray's document rules."""
     report = Report(document=None, size=len(body))
-    if len(body) > MAX_DOCUMENT_BYTES:
+    if len(body) > MAX_ACCEPTED_DOCUMENT_BYTES:
         report.errors.append(
-            f"document is {len(body):,} bytes, over the {MAX_DOCUMENT_BYTES:,}-byte limit"
+            f"document is {len(body):,} bytes, over X-Ray's 64 kB limit "
+            f"({MAX_ACCEPTED_DOCUMENT_BYTES:,} bytes)"
+        )
+    elif len(body) > MAX_DOCUMENT_BYTES:
+        report.warnings.append(
+            f"document is {len(body):,} bytes, over the {MAX_DOCUMENT_BYTES:,}-byte limit "
+            f"otel-xray keeps to: X-Ray may reject it (its limit is 64 kB)"
         )
     try:
         parsed = orjson.loads(body)
@@ -82,7 +141,11 @@ def check_document(body: bytes) -> Report:
         report.errors.append(f"a document must be a JSON object, got {_json_type(parsed)}")
         return report
     report.document = parsed
-    _Checker(report.errors).document(parsed)
+    checker = _Checker()
+    checker.document(parsed)
+    report.errors.extend(checker.errors)
+    report.warnings.extend(checker.warnings)
+    report.notes.extend(dict.fromkeys(checker.notes))
     return report
 
 
@@ -104,11 +167,17 @@ def check_trace(documents: Iterable[Mapping[str, Any]], total_bytes: int) -> Lis
 
 
 def _count_annotations(doc: Mapping[str, Any]) -> int:
-    annotations = doc.get("annotations")
-    count = len(annotations) if isinstance(annotations, dict) else 0
-    children = doc.get("subsegments")
-    if isinstance(children, list):
-        count += sum(_count_annotations(c) for c in children if isinstance(c, dict))
+    count = 0
+    pending: List[Any] = [doc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, dict):
+            continue
+        annotations = current.get("annotations")
+        count += len(annotations) if isinstance(annotations, dict) else 0
+        children = current.get("subsegments")
+        if isinstance(children, list):
+            pending.extend(children)
     return count
 
 
@@ -139,64 +208,102 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class _Checker:
-    """Appends ``"path: message"`` strings to ``errors``; one method per schema definition."""
+Rule = Callable[[Any, str], None]
 
-    def __init__(self, errors: List[str]) -> None:
-        self.errors = errors
+
+class _Checker:
+    """Collects ``"path: message"`` strings at three levels; one method per schema definition.
+
+    ``fail`` (X-Ray rejects the document), ``ignored`` (X-Ray loses that part), ``outside``
+    (outside the documented format, accepted). Embedded subsegments are walked with an
+    explicit stack, so any nesting depth is fine.
+    """
+
+    def __init__(self) -> None:
+        self.errors: List[str] = []
+        self.warnings: List[str] = []
+        self.notes: List[Note] = []
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append(f"{path or '(document)'}: {message}")
+
+    def ignored(self, path: str, message: str) -> None:
+        self.warnings.append(f"{path or '(document)'}: {message}")
+
+    def outside(self, path: str, reason: str, detail: str = "") -> None:
+        generic = _NESTING.sub("subsegments[].", _INDEX.sub("[]", path))
+        self.notes.append(Note(f"{generic} {detail}".strip(), reason))
 
     # -- documents ----------------------------------------------------------------------
 
     def document(self, doc: Dict[str, Any]) -> None:
         if "type" in doc:
             if doc["type"] != "subsegment":
-                self.fail("type", f"must be 'subsegment', got {doc['type']!r}")
+                self.fail("type", f"must be 'subsegment', got {show(doc['type'])}")
             self.fields(doc, "", _STANDALONE_FIELDS, ("name", "id", "trace_id", "start_time",
                                                       "parent_id"))
+            self.check(doc, "namespace", self.namespace)
         else:
             self.fields(doc, "", _SEGMENT_FIELDS, ("name", "id", "trace_id", "start_time"))
             self.segment_only(doc)
         self.check(doc, "trace_id", self.trace_id)
         self.check(doc, "parent_id", self.hex16)
-        self.check(doc, "namespace", self.namespace)
-        self.body(doc, "")
+        pending = self.body(doc, "")
+        while pending:
+            child, path = pending.pop()
+            pending.extend(reversed(self.embedded(child, path)))
 
-    def embedded(self, doc: Any, path: str) -> None:
+    def embedded(self, doc: Any, path: str) -> List[Tuple[Any, str]]:
+        """Check one embedded subsegment; return its own subsegments to check next."""
         if not isinstance(doc, dict):
             self.fail(path, f"a subsegment must be an object, got {_json_type(doc)}")
-            return
-        self.fields(doc, path, _EMBEDDED_FIELDS, ("name", "id", "start_time"))
+            return []
+        self.fields(doc, path, _EMBEDDED_FIELDS, ("name", "id", "start_time"),
+                    native=_EMBEDDED_NATIVE_FIELDS)
         self.check(doc, "namespace", self.namespace, path)
-        self.body(doc, path)
+        return self.body(doc, path)
 
     def fields(
-        self, doc: Dict[str, Any], path: str, allowed: FrozenSet[str], required: Iterable[str]
+        self,
+        doc: Dict[str, Any],
+        path: str,
+        allowed: FrozenSet[str],
+        required: Iterable[str],
+        native: Iterable[str] = (),
     ) -> None:
         for name in required:
             if name not in doc:
                 self.fail(path, f"required field '{name}' is missing")
         for name in doc:
-            if name not in allowed:
-                self.fail(_join(path, name), "unknown field (not in the X-Ray document format)")
+            if name in native:
+                self.outside(_join(path, name), NATIVE)
+            elif name not in allowed:
+                self.outside(_join(path, name), UNKNOWN)
         has_end, in_progress = "end_time" in doc, doc.get("in_progress")
         if not has_end and in_progress is not True:
             self.fail(path, "needs 'end_time' or 'in_progress': true")
-        if has_end and "in_progress" in doc:
-            self.fail(path, "has both 'end_time' and 'in_progress'")
+        elif has_end and in_progress is True:
+            self.fail(path, "has both 'end_time' and 'in_progress': true")
+        elif has_end and in_progress is False:
+            self.outside(_join(path, "in_progress"), NATIVE, "false next to end_time")
 
     def segment_only(self, doc: Dict[str, Any]) -> None:
         self.check(doc, "user", self.str250)
-        if "origin" in doc and doc["origin"] not in _ORIGINS:
-            self.fail("origin", f"unknown origin {doc['origin']!r}")
+        if "origin" in doc:
+            origin = doc["origin"]
+            if not (isinstance(origin, str) and origin in _ORIGINS):
+                self.fail("origin", f"unknown origin {show(origin)}")
         service = doc.get("service")
         if service is not None:
-            self.closed_object(service, "service", {"version": self.string})
+            self.closed_object(service, "service", {
+                "version": self.string,
+                # Sent by the X-Ray SDKs (and otel-xray) though the format documents only version.
+                "runtime": self.string, "runtime_version": self.string,
+            })
         self.check(doc, "resource_arn", self.string)
 
-    def body(self, doc: Dict[str, Any], path: str) -> None:
+    def body(self, doc: Dict[str, Any], path: str) -> List[Tuple[Any, str]]:
+        """Check the fields every (sub)segment has; return its subsegments to check next."""
         self.check(doc, "name", self.name, path)
         self.check(doc, "id", self.hex16, path)
         for key in ("start_time", "end_time"):
@@ -211,17 +318,15 @@ class _Checker:
         self.check(doc, "metadata", self.metadata, path)
         self.check(doc, "links", self.links, path)
         self.check(doc, "precursor_ids", lambda v, p: self.array(v, p, self.hex16), path)
-        children = doc.get("subsegments")
-        if children is not None:
-            self.array(children, _join(path, "subsegments"), self.embedded)
+        if "subsegments" not in doc:
+            return []
+        children, where = doc["subsegments"], _join(path, "subsegments")
+        if not isinstance(children, list):
+            self.fail(where, f"must be an array, got {_json_type(children)}")
+            return []
+        return [(child, f"{where}[{index}]") for index, child in enumerate(children)]
 
-    def check(
-        self,
-        doc: Mapping[str, Any],
-        key: str,
-        rule: Callable[[Any, str], None],
-        path: str = "",
-    ) -> None:
+    def check(self, doc: Mapping[str, Any], key: str, rule: Rule, path: str = "") -> None:
         if key in doc:
             rule(doc[key], _join(path, key))
 
@@ -238,23 +343,26 @@ class _Checker:
 
     def hex16(self, value: Any, path: str) -> None:
         if not (isinstance(value, str) and _HEX16.match(value)):
-            self.fail(path, f"must be 16 lowercase hex digits, got {value!r}")
+            self.fail(path, f"must be 16 lowercase hex digits, got {show(value)}")
 
     def trace_id(self, value: Any, path: str) -> None:
         if not (isinstance(value, str) and _TRACE_ID.match(value)):
-            self.fail(path, f"must look like '1-5759e988-bd862e3fe1be46a994272793', got {value!r}")
+            self.fail(path, "must look like '1-5759e988-bd862e3fe1be46a994272793', "
+                            f"got {show(value)}")
 
     def namespace(self, value: Any, path: str) -> None:
-        if value not in _NAMESPACES:
-            self.fail(path, f"must be 'aws' or 'remote', got {value!r}")
+        if value == "local":
+            self.outside(path, NATIVE, "'local'")
+        elif value not in _NAMESPACES:
+            self.fail(path, f"must be 'aws' or 'remote', got {show(value)}")
 
     def time(self, value: Any, path: str) -> None:
         if not _is_number(value) or value < 0:
-            self.fail(path, f"must be epoch seconds (a non-negative number), got {value!r}")
+            self.fail(path, f"must be epoch seconds (a non-negative number), got {show(value)}")
 
     def boolean(self, value: Any, path: str) -> None:
         if not isinstance(value, bool):
-            self.fail(path, f"must be true or false, got {value!r}")
+            self.fail(path, f"must be true or false, got {show(value)}")
 
     def string(self, value: Any, path: str) -> None:
         if not isinstance(value, str):
@@ -268,13 +376,13 @@ class _Checker:
 
     def non_negative_int(self, value: Any, path: str) -> None:
         if not _is_integer(value) or value < 0:
-            self.fail(path, f"must be a non-negative integer, got {value!r}")
+            self.fail(path, f"must be a non-negative integer, got {show(value)}")
 
     def integer(self, value: Any, path: str) -> None:
         if not _is_integer(value):
-            self.fail(path, f"must be an integer, got {value!r}")
+            self.fail(path, f"must be an integer, got {show(value)}")
 
-    def array(self, value: Any, path: str, item: Callable[[Any, str], None]) -> None:
+    def array(self, value: Any, path: str, item: Rule) -> None:
         if not isinstance(value, list):
             self.fail(path, f"must be an array, got {_json_type(value)}")
             return
@@ -291,21 +399,31 @@ class _Checker:
         self.object(value, path)
 
     def closed_object(
-        self, value: Any, path: str, rules: Mapping[str, Callable[[Any, str], None]]
+        self,
+        value: Any,
+        path: str,
+        rules: Mapping[str, Rule],
+        native: Optional[Mapping[str, Rule]] = None,
     ) -> None:
-        """An object with only the listed keys, each checked by its rule."""
+        """An object of the listed keys, each checked by its rule.
+
+        ``native`` keys are outside the documented format but sent by the native SDKs;
+        any other key is an unknown field. Both are notes: X-Ray accepts them.
+        """
         if not self.object(value, path):
             return
         for key, element in value.items():
+            where = _join(path, key)
             rule = rules.get(key)
-            if rule is None:
-                self.fail(_join(path, key), "unknown field")
+            if rule is not None:
+                rule(element, where)
+            elif native is not None and key in native:
+                native[key](element, where)
+                self.outside(where, NATIVE)
             else:
-                rule(element, _join(path, key))
+                self.outside(where, UNKNOWN)
 
-    def open_object(
-        self, value: Any, path: str, rules: Mapping[str, Callable[[Any, str], None]]
-    ) -> None:
+    def open_object(self, value: Any, path: str, rules: Mapping[str, Rule]) -> None:
         """An object whose listed keys are checked; other keys are allowed."""
         if not self.object(value, path):
             return
@@ -327,14 +445,15 @@ class _Checker:
 
     def aws(self, value: Any, path: str) -> None:
         s = self.string
-        rules: Dict[str, Callable[[Any, str], None]] = {
+        rules: Dict[str, Rule] = {
             key: s for key in ("operation", "account_id", "region", "request_id", "queue_url",
                                "table_name", "bucket_name", "key")
         }
         rules["table_names"] = lambda v, p: self.array(v, p, s)
         rules["retries"] = self.non_negative_int
-        rules["ec2"] = self._closed_strings("instance_id", "availability_zone",
-                                            "instance_size", "ami_id")
+        rules["ec2"] = lambda v, p: self.closed_object(v, p, {
+            key: s for key in ("instance_id", "availability_zone", "instance_size", "ami_id")
+        }, native={"instance_type": s})
         rules["ecs"] = self._closed_strings("container", "container_id", "container_arn",
                                             "cluster_arn", "task_arn", "task_family",
                                             "launch_type", "availability_zone")
@@ -344,17 +463,18 @@ class _Checker:
         })
         rules["xray"] = lambda v, p: self.closed_object(v, p, {
             "sdk": s, "sdk_version": s, "auto_instrumentation": self.boolean,
+            "sampling_rule_name": s,
         })
         logs = self._closed_strings("log_group", "arn")
         rules["cloudwatch_logs"] = lambda v, p: self.array(v, p, logs)
         self.open_object(value, path, rules)
 
-    def _closed_strings(self, *keys: str) -> Callable[[Any, str], None]:
+    def _closed_strings(self, *keys: str) -> Rule:
         rules = {key: self.string for key in keys}
         return lambda v, p: self.closed_object(v, p, rules)
 
     def sql(self, value: Any, path: str) -> None:
-        rules: Dict[str, Callable[[Any, str], None]] = {
+        rules: Dict[str, Rule] = {
             key: self.string for key in ("url", "connection_string", "sanitized_query",
                                          "database_type", "database_version",
                                          "driver_version")
@@ -365,7 +485,7 @@ class _Checker:
 
     def _preparation(self, value: Any, path: str) -> None:
         if value not in ("call", "statement"):
-            self.fail(path, f"must be 'call' or 'statement', got {value!r}")
+            self.fail(path, f"must be 'call' or 'statement', got {show(value)}")
 
     def cause(self, value: Any, path: str) -> None:
         if isinstance(value, str):
@@ -389,23 +509,24 @@ class _Checker:
             self.fail(path, "required field 'id' is missing")
 
     def annotations(self, value: Any, path: str) -> None:
+        """Annotations X-Ray cannot index are dropped silently, not rejected: warnings."""
         if not self.object(value, path):
             return
         if len(value) > MAX_ANNOTATIONS_PER_TRACE:
-            self.fail(path, f"{len(value)} annotations, at most "
-                            f"{MAX_ANNOTATIONS_PER_TRACE} allowed")
+            self.ignored(path, f"{len(value)} annotations, X-Ray indexes at most "
+                               f"{MAX_ANNOTATIONS_PER_TRACE} and ignores the rest")
         for key, element in value.items():
             where = _join(path, key)
             if not _ANNOTATION_KEY.match(key):
-                self.fail(where, "annotation keys may hold only letters, digits, '_' and '.' "
-                                 "(1 to 500 characters)")
+                self.ignored(where, "annotation keys may hold only letters, digits, '_' and "
+                                    "'.' (1 to 500 characters): X-Ray ignores this one")
             if isinstance(element, str):
                 if len(element) > 1000:
-                    self.fail(where, f"string annotations are at most 1000 characters, "
-                                     f"got {len(element)}")
+                    self.ignored(where, f"string annotations are at most 1000 characters, "
+                                        f"got {len(element)}: X-Ray ignores this one")
             elif not (isinstance(element, bool) or _is_number(element)):
-                self.fail(where, f"annotation values must be a string, number or boolean, "
-                                 f"got {_json_type(element)}")
+                self.ignored(where, f"annotation values must be a string, number or boolean, "
+                                    f"got {_json_type(element)}: X-Ray ignores this one")
 
     def metadata(self, value: Any, path: str) -> None:
         if not self.object(value, path):
@@ -436,8 +557,13 @@ def _join(path: str, key: str) -> str:
 __all__ = [
     "MAX_ANNOTATIONS_PER_TRACE",
     "MAX_DOCUMENT_BYTES",
+    "MAX_ACCEPTED_DOCUMENT_BYTES",
     "MAX_TRACE_BYTES",
+    "NATIVE",
+    "UNKNOWN",
+    "Note",
     "Report",
     "check_document",
     "check_trace",
+    "show",
 ]

@@ -4,8 +4,14 @@
 
     Trace 1-6761f0a2-5c1b9e8d7f3a2b4c6d8e0f12  2 segments, 6 subsegments, 41.3 ms
       frontend                      41.3 ms |██████████████████████████████| 200
+        ↳ user alice · annotations order_id=7 · metadata default: cart
         127.0.0.1:8001     remote   35.0 ms |  ████████████████████████    | 200
           orders                    33.1 ms |  ███████████████████████     | 200
+
+A (sub)segment with a ``user``, annotations or metadata gets a second, dimmed line that
+names them (annotation values too, metadata only by key). Under the waterfall, ``!``
+lines warn about what X-Ray would lose, ``~`` lines note what is outside the documented
+format but accepted.
 """
 
 from __future__ import annotations
@@ -14,12 +20,16 @@ import math
 import os
 from typing import IO, Any, Dict, List, Optional, Tuple
 
+import orjson
+
 from .assemble import Node, Trace
+from .validate import show
 
 BAR_WIDTH = 30
 _MAX_LABEL = 48
 _MIN_LABEL = 16
 _MAX_DETAIL = 60
+_MAX_DATA = 110
 
 _RESET = "\033[0m"
 _STYLES = {
@@ -48,7 +58,7 @@ def can_draw_blocks(stream: IO[str]) -> bool:
     """Whether the stream's encoding can show the block characters of the time bar."""
     encoding = getattr(stream, "encoding", None) or "ascii"
     try:
-        "█·".encode(encoding)
+        "█·↳".encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return False
     return True
@@ -62,6 +72,8 @@ class Style:
         self.fill = "█" if blocks else "="
         self.empty = " "
         self.ellipsis = "…" if blocks else "~"
+        self.separator = " · " if blocks else " | "
+        self.data_mark = "↳ " if blocks else "> "
 
     def __call__(self, text: str, *styles: str) -> str:
         if not self.color or not styles or not text:
@@ -101,15 +113,68 @@ def render(
         f"Trace {trace.trace_id}  {_plural(segments, 'segment')}, "
         f"{_plural(len(rows) - segments, 'subsegment')}, {format_duration(total)}"
     )
+    if trace.late_documents:
+        header += (f"  (again: {_plural(trace.late_documents, 'more document')} arrived "
+                   f"after it was printed)")
     lines = [style(header, "bold")]
     label_width = min(
         max([_MIN_LABEL] + [2 * depth + len(node.name) for depth, node in rows]), _MAX_LABEL
     )
     for depth, node in rows:
         lines.append(_line(node, depth, start, total, label_width, bar_width, style))
+        data = _data(node.doc, style.separator)
+        if data:
+            text = style.data_mark + _cut(data, _MAX_DATA, style.ellipsis)
+            lines.append("  " * (depth + 2) + style(text, "dim"))
     for warning in trace.warnings() if warnings is None else warnings:
         lines.append(style(f"  ! {warning}", "yellow"))
+    for note in note_lines(trace):
+        lines.append(style(f"  ~ {note}", "dim"))
     return "\n".join(lines)
+
+
+def note_lines(trace: Trace) -> List[str]:
+    """The trace's notes, one line per reason: ``reason: field (documents), field``."""
+    by_reason: Dict[str, List[str]] = {}
+    for note, count in trace.notes.items():
+        label = note.field if count == 1 else f"{note.field} ({count})"
+        by_reason.setdefault(note.reason, []).append(label)
+    return [f"{reason}: {', '.join(labels)}" for reason, labels in by_reason.items()]
+
+
+def _data(doc: Dict[str, Any], separator: str) -> str:
+    """What a migrating user checks: ``user``, annotations with values, metadata keys."""
+    parts: List[str] = []
+    user = doc.get("user")
+    if user is not None:
+        parts.append(f"user {user if isinstance(user, str) else show(user)}")
+    annotations = doc.get("annotations")
+    if isinstance(annotations, dict) and annotations:
+        parts.append("annotations " + " ".join(
+            f"{key}={_value(value)}" for key, value in annotations.items()
+        ))
+    metadata = doc.get("metadata")
+    if isinstance(metadata, dict) and metadata:
+        parts.append("metadata " + "; ".join(
+            f"{namespace}: {_keys(values)}" for namespace, values in metadata.items()
+        ))
+    return separator.join(parts)
+
+
+def _keys(values: Any) -> str:
+    if not isinstance(values, dict):
+        return show(values)
+    return ", ".join(values) if values else "(empty)"
+
+
+def _value(value: Any) -> str:
+    """A scalar as JSON (``"42"``, ``7``, ``true``), anything else shortened."""
+    if isinstance(value, (str, int, float, bool)):
+        try:
+            return orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits
+            pass
+    return show(value)
 
 
 def _line(

@@ -2,8 +2,8 @@
 
 The pipeline hands an emitter compact JSON documents, already packed and sized to fit
 ``max_document_bytes``. An emitter never raises into its caller: failures are counted in
-``stats()`` and logged (rate-limited), and ``send`` returns how many documents were handed
-on successfully.
+``stats()`` and logged (rate-limited), and ``send`` says which documents were delivered, so
+that every span is counted exactly once as sent or as dropped.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ class Emitter(Protocol):
     #: this emitter can carry; the packer splits and trims documents to fit.
     max_document_bytes: int
 
-    def send(self, documents: Sequence[bytes]) -> int:
-        """Send encoded documents; return how many were delivered. Never raises."""
+    def send(self, documents: Sequence[bytes]) -> Sequence[bool]:
+        """Send encoded documents; return one flag per document: whether it was delivered
+        (taken by the socket, or accepted by the API). Never raises.
+
+        Returning an int -- the first N documents delivered -- is accepted too, from
+        emitters written before this protocol said which ones.
+        """
         ...
 
     def stats(self) -> Dict[str, int]:
@@ -35,6 +40,7 @@ class Emitter(Protocol):
 
 
 from .api import ApiEmitter  # noqa: E402  (the transports come after the protocol)
+from .tcp import TcpEmitter  # noqa: E402
 from .udp import UdpEmitter  # noqa: E402
 
-__all__ = ["ApiEmitter", "Emitter", "UdpEmitter"]
+__all__ = ["ApiEmitter", "Emitter", "TcpEmitter", "UdpEmitter"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Set
+
+import orjson
 
 from .._diag import Counters, RateLimitedLog
 from .protocol import DEFAULT_MAX_DOCUMENT_BYTES
@@ -29,59 +31,49 @@ _CLIENT_CONFIG = {
 _INSTALL_HINT = "ApiEmitter needs botocore: pip install 'otel-xray[api]'"
 
 
-class ApiEmitter:
-    """Sends documents with PutTraceSegments, in batches of up to 50.
+class SendFailure(Exception):
+    """A PutTraceSegments call that failed as a whole; ``reason`` names the counter."""
 
-    Pass a botocore/boto3 X-Ray ``client``, or let one be made from the default credential
-    chain with ``region`` (else ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / the AWS config)
-    and ``endpoint_url`` (e.g. a VPC endpoint). Raises ``ImportError`` without botocore
-    and ``ValueError`` when no region is configured; after construction nothing is raised:
-    rejected documents (``UnprocessedTraceSegments``), throttling, other API errors and
-    connection errors are counted in :meth:`stats` and logged, rate-limited.
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BatchEmitter:
+    """What the PutTraceSegments transports share: batches of up to 50 documents, the
+    64 kB check, unprocessed documents matched back by id, counters and rate-limited logs.
+
+    A subclass makes the call in :meth:`_call` (the API through botocore in
+    :class:`ApiEmitter`, the daemon's TCP proxy in :class:`~otel_xray.emit.tcp.TcpEmitter`).
     """
 
-    def __init__(
-        self,
-        client: Any = None,
-        *,
-        region: Optional[str] = None,
-        endpoint_url: Optional[str] = None,
-    ) -> None:
-        try:
-            from botocore.exceptions import BotoCoreError, ClientError
-        except ImportError as exc:
-            raise ImportError(_INSTALL_HINT) from exc
-        self._client_errors = (ClientError,)
-        self._botocore_errors = (BotoCoreError,)
-        self._client = client if client is not None else _make_client(region, endpoint_url)
+    def __init__(self, log: logging.Logger) -> None:
         self.max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
         self._counters = Counters()
-        self._diag = RateLimitedLog(_log)
+        self._diag = RateLimitedLog(log)
         self._closed = False
         self._close_lock = threading.Lock()
 
-    def send(self, documents: Sequence[bytes]) -> int:
-        """Send documents in batches of up to 50; return how many X-Ray accepted.
-
-        Never raises.
-        """
+    def send(self, documents: Sequence[bytes]) -> List[bool]:
+        """Send documents in batches of up to 50; return, per document, whether X-Ray
+        accepted it. Never raises."""
+        accepted = [False] * len(documents)
         if self._closed:
             self._fail(len(documents), "closed", "send after close()")
-            return 0
-        accepted = 0
-        batch: List[str] = []
+            return accepted
+        batch: List[int] = []  # indexes into documents
         batch_bytes = 0
-        for document in documents:
+        for index, document in enumerate(documents):
             if len(document) > _API_MAX_DOCUMENT_BYTES:
                 self._oversize(len(document))
                 continue
-            batch.append(document.decode("utf-8", "replace"))
+            batch.append(index)
             batch_bytes += len(document)
             if len(batch) == MAX_BATCH_SIZE:
-                accepted += self._put(batch, batch_bytes)
+                self._put(documents, batch, batch_bytes, accepted)
                 batch, batch_bytes = [], 0
         if batch:
-            accepted += self._put(batch, batch_bytes)
+            self._put(documents, batch, batch_bytes, accepted)
         return accepted
 
     def stats(self) -> Dict[str, int]:
@@ -98,44 +90,36 @@ class ApiEmitter:
         counts.update(self._counters.snapshot())
         return counts
 
-    def close(self) -> None:
-        """Close the client's connections. Idempotent."""
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-        close = getattr(self._client, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                _log.debug("closing the X-Ray client failed", exc_info=True)
+    def _call(self, texts: List[str]) -> Any:
+        """One PutTraceSegments call; return its response or raise :class:`SendFailure`."""
+        raise NotImplementedError
 
-    def __repr__(self) -> str:
-        region = getattr(getattr(self._client, "meta", None), "region_name", None)
-        return f"ApiEmitter(region={region!r})"
-
-    def _put(self, batch: List[str], batch_bytes: int) -> int:
+    def _put(
+        self, documents: Sequence[bytes], batch: List[int], batch_bytes: int,
+        accepted: List[bool],
+    ) -> None:
+        """One PutTraceSegments call for ``documents[i] for i in batch``; marks in
+        ``accepted`` the documents X-Ray took."""
         self._counters.add("api_calls")
+        texts = [documents[index].decode("utf-8", "replace") for index in batch]
         try:
-            response = self._client.put_trace_segments(TraceSegmentDocuments=batch)
-        except self._client_errors as exc:
-            code = str(exc.response.get("Error", {}).get("Code") or "ClientError")
-            self._fail(len(batch), code, "PutTraceSegments failed: %s", exc)
-            return 0
-        except self._botocore_errors as exc:
-            self._fail(len(batch), type(exc).__name__, "PutTraceSegments failed: %s", exc)
-            return 0
+            response = self._call(texts)
+        except SendFailure as exc:
+            self._fail(len(batch), exc.reason, "%s", exc)
+            return
         except Exception as exc:  # a bug or an odd client must not reach the application
             self._fail(len(batch), "internal", "PutTraceSegments failed: %r", exc)
-            return 0
-        unprocessed = response.get("UnprocessedTraceSegments") or []
+            return
+        unprocessed = (response.get("UnprocessedTraceSegments") if isinstance(response, dict)
+                       else None) or []
+        rejected = _rejected_indexes(documents, batch, unprocessed)
         if unprocessed:
             self._unprocessed(unprocessed)
-        accepted = max(len(batch) - len(unprocessed), 0)
-        self._counters.add("documents_sent", accepted)
+        taken = [index for index in batch if index not in rejected]
+        for index in taken:
+            accepted[index] = True
+        self._counters.add("documents_sent", len(taken))
         self._counters.add("bytes_sent", batch_bytes)
-        return accepted
 
     def _unprocessed(self, unprocessed: List[Dict[str, Any]]) -> None:
         self._counters.add("send_errors", len(unprocessed))
@@ -168,7 +152,96 @@ class ApiEmitter:
         self._diag.warning("send." + reason, msg, *args)
 
 
-def _make_client(region: Optional[str], endpoint_url: Optional[str]) -> Any:
+class ApiEmitter(BatchEmitter):
+    """Sends documents with PutTraceSegments, in batches of up to 50.
+
+    Pass a botocore/boto3 X-Ray ``client``, or let one be made from the default credential
+    chain with ``region`` (else ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / the AWS config)
+    and ``endpoint_url`` (e.g. a VPC endpoint). Raises ``ImportError`` without botocore
+    and ``ValueError`` when no region is configured; after construction nothing is raised:
+    rejected documents (``UnprocessedTraceSegments``), throttling, other API errors and
+    connection errors are counted in :meth:`stats` and logged, rate-limited.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        region: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+    ) -> None:
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError
+        except ImportError as exc:
+            raise ImportError(_INSTALL_HINT) from exc
+        self._client_errors = (ClientError,)
+        self._botocore_errors = (BotoCoreError,)
+        self._client = client if client is not None else make_xray_client(region, endpoint_url)
+        super().__init__(_log)
+
+    def close(self) -> None:
+        """Close the client's connections. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                _log.debug("closing the X-Ray client failed", exc_info=True)
+
+    def __repr__(self) -> str:
+        region = getattr(getattr(self._client, "meta", None), "region_name", None)
+        return f"ApiEmitter(region={region!r})"
+
+    def _call(self, texts: List[str]) -> Any:
+        try:
+            return self._client.put_trace_segments(TraceSegmentDocuments=texts)
+        except self._client_errors as exc:
+            code = str(exc.response.get("Error", {}).get("Code") or "ClientError")
+            raise SendFailure(code, f"PutTraceSegments failed: {exc}") from None
+        except self._botocore_errors as exc:
+            raise SendFailure(type(exc).__name__, f"PutTraceSegments failed: {exc}") from None
+
+
+def _rejected_indexes(
+    documents: Sequence[bytes], batch: List[int], unprocessed: List[Dict[str, Any]]
+) -> Set[int]:
+    """The indexes in ``batch`` of the documents X-Ray listed as unprocessed, found by their
+    ``id``. An entry whose id matches no document (X-Ray could not read it) is put on a
+    document without a readable id, else on the last ones, so the count is always right."""
+    if not unprocessed:
+        return set()
+    ids: Dict[int, Any] = {}
+    for index in batch:
+        try:
+            ids[index] = orjson.loads(documents[index]).get("id")
+        except (orjson.JSONDecodeError, AttributeError):
+            ids[index] = None
+    rejected: Set[int] = set()
+    unmatched = 0
+    for item in unprocessed:
+        wanted = item.get("Id") if isinstance(item, dict) else None
+        found = next((i for i in batch if i not in rejected and ids[i] == wanted), None)
+        if wanted is None or found is None:
+            unmatched += 1
+        else:
+            rejected.add(found)
+    unreadable = [i for i in batch if ids[i] is None]
+    for index in [*unreadable, *reversed(batch)]:
+        if unmatched <= 0:
+            break
+        if index not in rejected:
+            rejected.add(index)
+            unmatched -= 1
+    return rejected
+
+
+def make_xray_client(region: Optional[str], endpoint_url: Optional[str]) -> Any:
+    """A botocore X-Ray client with short timeouts and one retry (telemetry must not hold
+    the export thread for long); shared by ApiEmitter and the remote sampler."""
     import botocore.session
     from botocore.config import Config
 
@@ -184,4 +257,4 @@ def _make_client(region: Optional[str], endpoint_url: Optional[str]) -> Any:
     )
 
 
-__all__ = ["MAX_BATCH_SIZE", "ApiEmitter"]
+__all__ = ["MAX_BATCH_SIZE", "ApiEmitter", "BatchEmitter", "SendFailure"]

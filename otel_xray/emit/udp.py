@@ -93,13 +93,14 @@ class UdpEmitter:
         """The daemon's UDP address, ``host:port``."""
         return self.daemon.udp
 
-    def send(self, documents: Sequence[bytes]) -> int:
-        """Send each document in its own datagram; return how many were sent. Never raises."""
+    def send(self, documents: Sequence[bytes]) -> List[bool]:
+        """Send each document in its own datagram; return, per document, whether the kernel
+        took it and no refusal was reported for it. Never raises."""
         try:
             return self._send(documents)
         except Exception:  # a bug here must not reach the application
             self._fail(len(documents), "internal", "unexpected error sending to %s", exc=True)
-            return 0
+            return [False] * len(documents)
 
     def stats(self) -> Dict[str, int]:
         """Counters of this process.
@@ -107,11 +108,13 @@ class UdpEmitter:
         ``documents_sent`` and ``bytes_sent`` (datagram bytes, header included);
         ``send_errors``: documents lost, also counted by reason as ``send_errors.<reason>``
         (an errno name such as ``EMSGSIZE`` or ``ENOBUFS``; ``ECONNREFUSED`` when nothing
-        listened for an earlier datagram; ``dns`` while the address does not resolve;
+        listens at the daemon's address; ``dns`` while the address does not resolve;
         ``socket`` when no socket could be opened; ``closed`` after :meth:`close`);
         ``oversize_dropped``: documents too big for one
         datagram (a packer bug); ``resolve_errors``: failed name resolutions;
-        ``socket_reopened``: sockets replaced after their descriptor broke.
+        ``socket_reopened``: sockets replaced after their descriptor broke;
+        ``refused_after_send``: datagrams counted as sent that a daemon on another host
+        refused later (reported on the next send; X-Ray did not get them).
         """
         counts = {"documents_sent": 0, "bytes_sent": 0, "send_errors": 0, "oversize_dropped": 0}
         counts.update(self._counters.snapshot())
@@ -128,9 +131,10 @@ class UdpEmitter:
 
     # -- sending ---------------------------------------------------------------
 
-    def _send(self, documents: Sequence[bytes]) -> int:
+    def _send(self, documents: Sequence[bytes]) -> List[bool]:
+        delivered = [False] * len(documents)
         if not documents:
-            return 0
+            return delivered
         if self._pid != os.getpid():  # fork without the at-fork hook (or a race with it)
             self._reset_process_state()
         sent = sent_bytes = 0
@@ -139,7 +143,7 @@ class UdpEmitter:
         with self._lock:
             if self._closed:
                 self._fail(len(documents), "closed", "send to %s after close()")
-                return 0
+                return delivered
             sock = self._ready_socket()
             for index, document in enumerate(documents):
                 if sock is None:
@@ -158,6 +162,7 @@ class UdpEmitter:
                     if sock is not None:
                         error, wait_budget = self._send_datagram(sock, datagram, wait_budget)
                 if error is None:
+                    delivered[index] = True
                     sent += 1
                     sent_bytes += len(datagram)
                     continue
@@ -170,21 +175,20 @@ class UdpEmitter:
         if sent:
             self._counters.add("documents_sent", sent)
             self._counters.add("bytes_sent", sent_bytes)
-        return sent
+        return delivered
 
     def _send_datagram(
         self, sock: socket.socket, datagram: bytes, wait_budget: float
     ) -> Tuple[Optional[OSError], float]:
         """Send one datagram; return (the error or None, remaining wait budget)."""
-        try:
-            sock.send(datagram)
+        error = _send_checked(sock, datagram)
+        if error is None:
             return None, wait_budget
-        except OSError as exc:
-            error = exc
-        if error.errno == errno.ECONNREFUSED:
-            # The refusal belongs to an earlier datagram (ICMP port unreachable); this one
-            # was not sent. Count it and retry once: the daemon may be back.
-            self._fail(1, "ECONNREFUSED", "the daemon at %s refused datagrams (not running?)")
+        if error.errno == errno.ECONNREFUSED and not isinstance(error, _Refused):
+            # Raised by send(): the refusal belongs to a datagram sent before and counted
+            # as sent (the ICMP came back late, from a daemon on another host); this one
+            # was not sent. Count the earlier loss and retry once: the daemon may be back.
+            self._counters.add("refused_after_send")
             self._resolve_due = True
         elif error.errno in _TRANSIENT_ERRNOS and wait_budget > 0:
             # The socket buffer is full: wait a little for room, within the batch's budget.
@@ -193,11 +197,7 @@ class UdpEmitter:
             wait_budget -= max(time.monotonic() - started, 0.001)
         else:
             return error, wait_budget
-        try:
-            sock.send(datagram)
-            return None, wait_budget
-        except OSError as exc:
-            return exc, wait_budget
+        return _send_checked(sock, datagram), wait_budget
 
     def _reopen(self, error: OSError) -> Optional[socket.socket]:
         self._counters.add("socket_reopened")
@@ -299,6 +299,28 @@ class UdpEmitter:
         self._diag = RateLimitedLog(_log)
         # In a child this closes only its copy of the parent's descriptor.
         self._close_socket()
+
+
+class _Refused(OSError):
+    """The destination refused the datagram just sent (read from ``SO_ERROR``)."""
+
+
+def _send_checked(sock: socket.socket, datagram: bytes) -> Optional[OSError]:
+    """Send one datagram; the error, or ``None`` when it went out and nothing refused it.
+
+    A datagram to a port where nothing listens is accepted by ``send`` and refused by
+    the destination (ICMP port unreachable). From a daemon on this host the refusal is
+    back before ``send`` returns, pending on the socket: reading ``SO_ERROR`` attributes
+    it to this very datagram, so a stopped daemon is never counted as "sent".
+    """
+    try:
+        sock.send(datagram)
+    except OSError as exc:
+        return exc
+    pending = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if pending:
+        return _Refused(pending, os.strerror(pending))
+    return None
 
 
 def _reason(exc: OSError) -> str:

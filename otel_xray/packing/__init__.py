@@ -22,14 +22,18 @@ pack without deep recursion.
 
 from __future__ import annotations
 
+import operator
 from typing import List, Optional, Sequence, Tuple
 
 from .._diag import Counters
 from ..emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
+from ..translate.errors import link_propagated
 from ..translate.segment import Translated
 from .fit import MAX_NESTING_DEPTH, Node, Packed, fit_tree, splice
 from .tree import build, cycle_tops
 from .trim import TRIM_NAMESPACE
+
+_BODY = operator.attrgetter("body")
 
 #: The smallest ``max_document_bytes`` accepted: the last-resort trim must always fit.
 MIN_DOCUMENT_BYTES = 8192
@@ -64,12 +68,10 @@ def pack(
         )
     if not items:
         return []
-    for item in items:
-        body = item.body
-        if not body or (len(body) == 1 and "subsegments" in body):
-            items = _without_empty(items, failed)
-            break
+    if min(map(len, map(_BODY, items))) < 2:  # perhaps a body with nothing to send
+        items = _without_empty(items, failed)
     forest = build(items)
+    link_propagated(forest.tops, forest.children)
     detached: List[Node] = []
     documents: List[Packed] = []
     spans = 0

@@ -22,6 +22,7 @@ from typing import (
     Dict,
     FrozenSet,
     List,
+    NamedTuple,
     Optional,
     Set,
     Tuple,
@@ -29,7 +30,7 @@ from typing import (
 )
 
 import orjson
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event
 from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
 from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
 from opentelemetry.trace import Link
@@ -37,13 +38,13 @@ from opentelemetry.trace import Link
 from ..config import TranslateOptions
 from ..ids import format_span_id, to_xray_trace_id
 from ._attrs import Attributes
+from ._cache import BoundedCache
 from .limits import (
     DEFAULT_NAMESPACE,
     EVENTS_DROPPED_KEY,
     EVENTS_KEY,
     LINKS_DROPPED_KEY,
     MAX_ANNOTATIONS,
-    MAX_KEY_LENGTH,
     MAX_STRING_LENGTH,
 )
 from .limits import INT_MAX as _INT_MAX
@@ -53,6 +54,9 @@ from .values import metadata_key, to_json_value
 
 #: Span attribute listing the keys to index as annotations for this span (a list, or one key).
 ANNOTATIONS_KEY = "aws.xray.annotations"
+#: The X-Ray sampling rule that sampled a span (set by ``XRayRemoteSampler``); a segment
+#: carries it as ``aws.xray.sampling_rule_name``, where the native SDKs put it.
+SAMPLING_RULE_KEY = "aws.xray.sampling_rule_name"
 #: ``aws.xray.metadata.<ns>`` holds JSON text that becomes ``metadata.<ns>``.
 METADATA_PREFIX = "aws.xray.metadata."
 #: The event name the errors concern turns into ``cause``; not repeated here.
@@ -68,7 +72,7 @@ MAX_METADATA_JSON_LENGTH = 256 * 1024
 
 #: Consumed here, never repeated in ``metadata.default``. The ``aws.xray.metadata.*``
 #: family is recognised by prefix; ``enduser.id``/``user.id`` only on segments (see apply).
-MAPPED_KEYS: FrozenSet[str] = frozenset({ANNOTATIONS_KEY})
+MAPPED_KEYS: FrozenSet[str] = frozenset({ANNOTATIONS_KEY, SAMPLING_RULE_KEY})
 
 #: ``user`` comes from the first of these holding a usable value.
 _USER_KEYS = (ENDUSER_ID, USER_ID)
@@ -83,51 +87,34 @@ _NOTHING: FrozenSet[str] = frozenset()
 
 def apply(
     body: Dict[str, Any],
-    span: ReadableSpan,
-    attrs: Attributes,
-    options: TranslateOptions,
-    *,
-    exclude: FrozenSet[str],
-    is_segment: bool,
-) -> None:
-    """Add ``annotations``, ``metadata``, ``user`` and ``links`` to ``body``.
-
-    ``is_segment``: the span is sent as a segment (``user`` is a segment-only field; on a
-    subsegment ``enduser.id``/``user.id`` stay in metadata). ``exclude`` holds the keys
-    other concerns already mapped; they are not repeated in ``metadata.default``, but a
-    key that is explicitly indexed is still annotated.
-    """
-    if type(attrs) is not dict:
-        # The SDK's BoundedAttributes is a Python-level Mapping: a lookup of a missing key
-        # raises and catches KeyError. One copy makes every later lookup a dict lookup.
-        attrs = dict(attrs)
-    apply_parts(
-        body, attrs, span.events, span.dropped_events, span.links, span.dropped_links,
-        options, exclude, is_segment,
-    )
-
-
-def apply_parts(
-    body: Dict[str, Any],
     attrs: Dict[str, Any],
     events: Sequence[Event],
     dropped_events: int,
     links: Sequence[Link],
     dropped_links: int,
     options: TranslateOptions,
-    exclude: FrozenSet[str],
     is_segment: bool,
+    plan: KeyPlan,
 ) -> None:
-    """:func:`apply` from the parts of a span: its attributes as a plain dict, its events
-    and links and how many of each the SDK dropped."""
-    if is_segment and not _USER_KEY_SET.isdisjoint(attrs):
+    """Add ``annotations``, ``metadata``, ``user`` and ``links`` to ``body``.
+
+    From the parts of a span: its attributes as a plain dict, its events and links and how
+    many of each the SDK dropped. ``is_segment``: the span is sent as a segment (``user``
+    is a segment-only field; on a subsegment ``enduser.id``/``user.id`` stay in metadata).
+    ``plan`` is :func:`key_plan` of the attribute keys and of the keys other concerns
+    already mapped (``exclude``): those are not repeated in ``metadata.default``, but a key
+    that is explicitly indexed is still annotated. A plan depends on the keys alone: callers
+    remember it for the spans of one instrumentation, which repeat their keys.
+    """
+    exclude = plan.exclude
+    if is_segment and plan.has_user:
         user_key, user = _user(attrs)
     else:
         user_key, user = None, None
     if (
         options.index_all_attributes
-        or ANNOTATIONS_KEY in attrs
-        or not options.indexed_set.isdisjoint(attrs)
+        or plan.has_annotations_key
+        or not options.indexed_set.isdisjoint(plan.key_set)
     ):
         consumed = {ANNOTATIONS_KEY, user_key} if user_key is not None else {ANNOTATIONS_KEY}
         annotations, annotated = _annotations(attrs, options, exclude, consumed)
@@ -139,19 +126,12 @@ def apply_parts(
 
     default: Dict[str, Any] = {}
     namespaces: Dict[str, Dict[str, Any]] = {}
-    kinds = _key_kinds(exclude)
-    for key, value in attrs.items():
-        kind = kinds.get(key)
-        if kind is None:
-            kind = _remember_key_kind(kinds, key, exclude)
-        if kind:  # excluded, a namespace or an odd key
-            if kind == _EXCLUDED or value is None or key in skip:
-                continue
-            if kind == _NAMESPACE:
-                _add_namespace(namespaces, default, key, value)
-                continue
-            key = metadata_key(key)
-        elif value is None or key in skip:
+    # The plan lines up with attrs: same keys, same order.
+    for out_key, (key, value) in zip(plan.out_keys, attrs.items()):
+        if out_key is None or value is None or key in skip:
+            continue
+        if out_key is _NAMESPACE:
+            _add_namespace(namespaces, default, key, value)
             continue
         # Inlined fast paths for the common values (short ASCII text, bool, int, finite
         # float): no calls.
@@ -167,7 +147,7 @@ def apply_parts(
                 value = to_json_value(value)
         elif cls is not bool:
             value = to_json_value(value)
-        default[key] = value
+        default[out_key] = value
     if events or dropped_events:
         _add_events(default, events, dropped_events)
     links_block = _links(links, dropped_links, default) if links or dropped_links else None
@@ -192,49 +172,49 @@ def apply_parts(
         body["links"] = links_block
 
 
-# How an attribute key lands in ``metadata.default``, remembered per ``exclude`` set: keys
-# repeat from span to span, and classifying one takes several string operations.
-_PLAIN_KEY, _ODD_KEY, _NAMESPACE, _EXCLUDED = 0, 1, 2, 3
-_KEY_KINDS_SIZE = 4096
-_key_kinds_by_exclude: Dict[FrozenSet[str], Dict[str, int]] = {}
+_NAMESPACE: Any = object()
 
 
-def _key_kinds(exclude: FrozenSet[str]) -> Dict[str, int]:
-    kinds = _key_kinds_by_exclude.get(exclude)
-    if kinds is None:
-        if len(_key_kinds_by_exclude) >= 64:
-            _key_kinds_by_exclude.clear()
-        kinds = _key_kinds_by_exclude[exclude] = {}
-    return kinds
+class KeyPlan(NamedTuple):
+    """What :func:`apply` decides from a span's attribute keys alone (see :func:`key_plan`)."""
+
+    out_keys: Tuple[Any, ...]
+    """Per attribute key, in order: ``None`` (mapped elsewhere), ``_NAMESPACE``
+    (``aws.xray.metadata.*``) or its :func:`metadata_key`."""
+    key_set: FrozenSet[str]
+    exclude: FrozenSet[str]
+    has_user: bool
+    """A ``user`` key (``enduser.id``, ``user.id``) is present."""
+    has_annotations_key: bool
+    """``aws.xray.annotations`` is present."""
 
 
-def _remember_key_kind(kinds: Dict[str, int], key: str, exclude: FrozenSet[str]) -> int:
-    if key in exclude:
-        kind = _EXCLUDED
-    elif key.startswith(METADATA_PREFIX):
-        kind = _NAMESPACE
-    elif len(key) > MAX_KEY_LENGTH or not key.isascii():
-        kind = _ODD_KEY
-    else:
-        kind = _PLAIN_KEY
-    if len(kinds) >= _KEY_KINDS_SIZE:
-        kinds.clear()
-    if len(key) <= MAX_KEY_LENGTH:  # a huge key is not worth keeping
-        kinds[key] = kind
-    return kind
+def key_plan(keys: Tuple[str, ...], exclude: FrozenSet[str]) -> KeyPlan:
+    """Where each of ``keys`` (a span's attribute keys, in order) lands, ``exclude`` holding
+    the keys other concerns mapped. Depends on nothing else: remember it per key tuple."""
+    key_set = frozenset(keys)
+    return KeyPlan(
+        tuple(
+            None if key in exclude
+            else _NAMESPACE if key.startswith(METADATA_PREFIX)
+            else metadata_key(key)
+            for key in keys
+        ),
+        key_set,
+        exclude,
+        not _USER_KEY_SET.isdisjoint(key_set),
+        ANNOTATIONS_KEY in key_set,
+    )
 
 
 def annotation_key(key: str, *, dots: bool) -> str:
     """``key`` as X-Ray accepts it in annotations: ASCII letters, digits, ``_`` (and ``.``
     when ``dots``), every other character replaced by ``_``, cut to 500 code points."""
-    cache = _dotted_annotation_keys if dots else _annotation_keys
-    name = cache.get(key)
+    name = _annotation_keys.get((key, dots))
     if name is None:
         name = _annotation_key(key[:MAX_ANNOTATION_KEY_LENGTH], dots)
-        if len(cache) >= _KEY_KINDS_SIZE:
-            cache.clear()
         if len(key) <= MAX_ANNOTATION_KEY_LENGTH:
-            cache[key] = name
+            _annotation_keys.put((key, dots), name)
     return name
 
 
@@ -326,9 +306,8 @@ def _annotation_key(key: str, dots: bool) -> str:
     return (_KEY_INVALID_KEEP_DOTS if dots else _KEY_INVALID).sub("_", key)
 
 
-# Cleaned annotation keys, one cache per ``dots`` setting: the same keys recur in every span.
-_annotation_keys: Dict[str, str] = {}
-_dotted_annotation_keys: Dict[str, str] = {}
+# Cleaned annotation keys, per ``dots`` setting: the same keys recur in every span.
+_annotation_keys: BoundedCache[Tuple[str, bool], str] = BoundedCache(4096)
 
 
 # --- user, metadata namespaces, events, links ----------------------------------------

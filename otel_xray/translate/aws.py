@@ -12,7 +12,7 @@ Every spelling real instrumentations use is understood: the current
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Optional
 
 from opentelemetry.semconv._incubating.attributes.aws_attributes import (
     AWS_DYNAMODB_TABLE_NAMES,
@@ -27,7 +27,7 @@ from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
     RPC_SYSTEM,
 )
 
-from ._attrs import Attributes, first_int
+from ._attrs import Attributes, bounded_text, first_int, text_of
 
 # Keys without a semconv constant (X-Ray/Collector conventions, older instrumentations).
 AWS_OPERATION = "aws.operation"
@@ -54,9 +54,6 @@ MESSAGING_URL = "messaging.url"
 #: ``rpc.system`` of AWS SDK calls.
 AWS_API = "aws-api"
 
-#: Cut for every string of the ``aws`` block (the longest real values, S3 keys and
-#: ARNs, stay well under it; X-Ray documents no limit).
-MAX_VALUE_LENGTH = 1024
 #: At most this many names in ``table_names``.
 MAX_TABLE_NAMES = 100
 
@@ -96,6 +93,9 @@ use too, so they may only be left out of metadata when the span is an AWS call. 
 spellings of one field disagree (``aws.operation`` vs ``rpc.method``), the AWS one wins.
 """
 
+#: Keys :func:`is_aws_call` reads: without either, a span is no AWS call.
+AWS_CALL_MARKERS: FrozenSet[str] = frozenset({RPC_SYSTEM, AWS_SERVICE})
+
 _QUEUE_URL_KEYS = (AWS_SQS_QUEUE_URL, AWS_QUEUE_URL, AWS_QUEUE_URL_JAVA, MESSAGING_URL)
 # ARNs whose account field names the owner of the resource called.
 _ARN_KEYS = (
@@ -122,25 +122,6 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _QUEUE_URL_ACCOUNT = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/]+/(\d{12})/[^/]+/?$", re.IGNORECASE)
 
 
-def bounded_text(value: str, limit: int = MAX_VALUE_LENGTH) -> str:
-    """``value`` cut to ``limit`` code points, with lone surrogates replaced (strict JSON)."""
-    text = value if len(value) <= limit else value[:limit]
-    if not text.isascii():
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def text_of(attrs: Mapping[str, Any], *keys: str, limit: int = MAX_VALUE_LENGTH) -> Optional[str]:
-    """The first non-empty string value among ``keys``, bounded; ``None`` if there is none."""
-    for key in keys:
-        value = attrs.get(key)
-        if isinstance(value, str) and value:
-            if len(value) <= limit and value.isascii():
-                return value
-            return bounded_text(value, limit)
-    return None
-
-
 def is_aws_call(attrs: Attributes) -> bool:
     """True for a span of an AWS SDK call.
 
@@ -157,13 +138,7 @@ def aws_block(attrs: Attributes) -> Dict[str, Any]:
     """The ``aws`` fields of an AWS SDK call: operation, region, ids and the resource used."""
     block: Dict[str, Any] = {}
     for field, keys in _CALL_FIELDS:
-        for key in keys:  # text_of, inlined
-            value = attrs.get(key)
-            if isinstance(value, str) and value:
-                if len(value) > MAX_VALUE_LENGTH or not value.isascii():
-                    value = bounded_text(value)
-                block[field] = value
-                break
+        _put(block, field, text_of(attrs, *keys))
     queue_url = block.get("queue_url")
     if not _TABLE_KEYS.isdisjoint(attrs):
         block.update(_tables(attrs))

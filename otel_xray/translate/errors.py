@@ -12,9 +12,21 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import (
+    Any,
+    Dict,
+    FrozenSet,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+)
 
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event
 from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_MESSAGE,
     EXCEPTION_STACKTRACE,
@@ -22,13 +34,22 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.trace import Status, StatusCode
 
-from .._diag import Counters, RateLimitedLog
+from .._diag import RateLimitedLog
 from ..config import TranslateOptions
 
 _log = logging.getLogger("otel_xray.translate.errors")
 _limited_log = RateLimitedLog(_log)
-#: ``cause_failed``: spans whose exception events could not be turned into a cause.
-COUNTERS = Counters()
+
+
+def _new_limited_log() -> None:
+    """A child process gets its own rate-limited log: another thread of the parent may
+    have held the old one's lock at ``os.fork()``, and nothing would ever release it."""
+    global _limited_log
+    _limited_log = RateLimitedLog(_log)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_limited_log)
 
 #: Errors read no span attributes (exceptions live in events), so none are consumed.
 MAPPED_KEYS: FrozenSet[str] = frozenset()
@@ -219,29 +240,28 @@ def _exception_line(block: _Block, line: str) -> None:
         block.message_lines.append(message)
 
 
-def error_flags(status: Optional[int], span_status: Optional[Status]) -> Dict[str, bool]:
-    """4xx → error (429 also throttle), 5xx → fault, else span status ERROR → fault."""
+_THROTTLED: Mapping[str, bool] = MappingProxyType({"error": True, "throttle": True})
+_ERROR: Mapping[str, bool] = MappingProxyType({"error": True})
+_FAULT: Mapping[str, bool] = MappingProxyType({"fault": True})
+_NO_FLAGS: Mapping[str, bool] = MappingProxyType({})
+
+
+def error_flags(status: Optional[int], span_status: Optional[Status]) -> Mapping[str, bool]:
+    """4xx → error (429 also throttle), 5xx → fault, else span status ERROR → fault.
+
+    ``status`` is the HTTP response status (:func:`~otel_xray.translate.http.status_code`).
+    Returns a read-only mapping to merge into the document.
+    """
     if status is not None:
         if status == 429:
-            return {"error": True, "throttle": True}
+            return _THROTTLED
         if 400 <= status <= 499:
-            return {"error": True}
+            return _ERROR
         if 500 <= status <= 599:
-            return {"fault": True}
+            return _FAULT
     if span_status is not None and span_status.status_code is StatusCode.ERROR:
-        return {"fault": True}
-    return {}
-
-
-def cause_block(
-    span: ReadableSpan, *, remote: bool, options: TranslateOptions
-) -> Optional[Dict[str, Any]]:
-    """The ``cause`` field from the span's exception events (or its status description).
-
-    ``remote`` marks every exception as coming from a downstream call (CLIENT/PRODUCER
-    spans). ``None`` when the span recorded no exception and has no ERROR description.
-    """
-    return cause_of(span.events, span.status, remote=remote, options=options)
+        return _FAULT
+    return _NO_FLAGS
 
 
 def cause_of(
@@ -251,11 +271,17 @@ def cause_of(
     remote: bool,
     options: TranslateOptions,
 ) -> Optional[Dict[str, Any]]:
-    """:func:`cause_block` from a span's ``events`` and ``status``."""
+    """The ``cause`` field from a span's exception ``events`` (or its ERROR ``status``
+    description).
+
+    ``remote`` marks every exception as coming from a downstream call (CLIENT/PRODUCER
+    spans). ``None`` when the span recorded no exception and has no ERROR description,
+    and when its exceptions could not be parsed (logged, rate-limited: the span is still
+    sent, without ``cause``).
+    """
     try:
         exceptions = _exceptions(events, status, remote, options.max_stack_frames)
     except Exception:  # a parser bug must never cost the span
-        COUNTERS.add("cause_failed")
         _limited_log.warning(
             "cause_failed", "could not translate the exceptions of a span", exc_info=True
         )
@@ -302,6 +328,88 @@ def _event_exceptions(attrs: Any, remote: bool, max_frames: int) -> List[Dict[st
         if parsed.link is not None:
             entries[index]["cause"] = entries[index + 1]["id"]
     return entries
+
+
+class _Item(Protocol):
+    @property
+    def body(self) -> Dict[str, Any]: ...
+    @property
+    def span_id(self) -> str: ...
+
+
+def link_propagated(tops: Sequence[_Item], kids: Mapping[str, Sequence[_Item]]) -> None:
+    """Record an exception that propagated out of a child span once, as the X-Ray SDKs do.
+
+    An exception raised in a call (a downstream AWS error) is recorded by the call's span
+    and again, with more frames, by every span it passes through. Where an ancestor's
+    exception is the same exception (same type, message and innermost frame; the latest
+    such child wins), the ancestor's ``cause`` becomes the id of the child's
+    exception (``"cause": "<id>"``, the X-Ray form for "the cause is that exception");
+    where it only ends the ancestor's chain (``raise Other(...) from error``), the
+    ancestor keeps its own exceptions and the one before points at the child's id.
+    Works on the bodies of one batch in place; ``kids`` maps span ids to children.
+    """
+    if not kids:  # nothing nested, nothing propagated
+        return
+    stack: List[Tuple[_Item, bool]] = [(top, False) for top in tops]
+    while stack:  # post-order: children are linked before their parents
+        item, children_done = stack.pop()
+        children = kids.get(item.span_id, ())
+        if not children_done and children:
+            stack.append((item, True))
+            stack.extend((child, False) for child in children)
+            continue
+        cause = item.body.get("cause")
+        if not (children and isinstance(cause, dict)):
+            continue
+        exceptions = cause.get("exceptions")
+        if not isinstance(exceptions, list):
+            continue
+        for child in reversed(children):
+            if _link_to_child(item.body, exceptions, _recorded(child.body, kids, child)):
+                break
+
+
+def _recorded(
+    body: Mapping[str, Any], kids: Mapping[str, Sequence[_Item]], item: _Item
+) -> List[Dict[str, Any]]:
+    """The exceptions a (linked) child stands for: its own, or those its id cause names."""
+    cause = body.get("cause")
+    if isinstance(cause, dict):
+        exceptions = cause.get("exceptions")
+        return exceptions if isinstance(exceptions, list) else []
+    if isinstance(cause, str):  # linked already: find the exception it names below it
+        for child in kids.get(item.span_id, ()):
+            for exception in _recorded(child.body, kids, child):
+                if exception.get("id") == cause:
+                    return [exception]
+    return []
+
+
+def _link_to_child(
+    body: Dict[str, Any], exceptions: List[Dict[str, Any]], recorded: List[Dict[str, Any]]
+) -> bool:
+    for index, exception in enumerate(exceptions):
+        for theirs in recorded:
+            if _same_exception(exception, theirs):
+                if index == 0:
+                    body["cause"] = theirs["id"]
+                else:
+                    exceptions[index - 1]["cause"] = theirs["id"]
+                    del exceptions[index:]
+                return True
+    return False
+
+
+def _same_exception(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    """The same exception seen further out: same type, message and innermost frame (where
+    it was raised). The outer frames differ: each span's record includes the frames of
+    the context manager that recorded it."""
+    if ours.get("type") != theirs.get("type") or ours.get("message") != theirs.get("message"):
+        return False
+    our_stack: Any = ours.get("stack")
+    their_stack: Any = theirs.get("stack")
+    return bool(our_stack and their_stack) and bool(our_stack[0] == their_stack[0])
 
 
 def _exception(

@@ -2,13 +2,16 @@
 
 Both semantic-convention generations are read (``http.method`` … and
 ``http.request.method``/``url.full``/``server.address`` …). When no full URL is recorded
-it is rebuilt from its parts. User-info (``user:password@``) never leaves the process,
-and every request string is cut to X-Ray's 250 characters.
+it is rebuilt from its parts. The URL is what X-Ray defines it as, protocol, host and
+path, as the X-Ray SDKs send it: neither the query string nor the fragment (they multiply
+distinct URLs and carry tokens and pre-signed signatures), nor user-info
+(``user:password@``) ever leaves the process. Every request string is cut to X-Ray's 250
+characters.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple
 
 from opentelemetry.semconv._incubating.attributes.http_attributes import (
     HTTP_CLIENT_IP,
@@ -46,7 +49,7 @@ from opentelemetry.semconv.attributes.url_attributes import (
 from opentelemetry.semconv.attributes.user_agent_attributes import USER_AGENT_ORIGINAL
 from opentelemetry.trace import SpanKind
 
-from ._attrs import Attributes, first_str, nonempty_str
+from ._attrs import Attributes, as_int, first_str, nonempty_str
 
 #: ``http.response.body.size`` (stable since semconv 1.27, no stable constant yet here).
 HTTP_RESPONSE_BODY_SIZE = "http.response.body.size"
@@ -64,6 +67,22 @@ MAX_REQUEST_STRING = 250
 _MAX_STATUS = 999
 _MAX_CONTENT_LENGTH = 2**53  # exact in every JSON reader
 _OTHER_METHOD = "_OTHER"
+
+#: The ``X-Forwarded-For`` request header as the HTTP server instrumentations capture it
+#: (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST``, which ``configure()`` and
+#: the distro set): a list of header values.
+FORWARDED_FOR_HEADER = "http.request.header.x_forwarded_for"
+
+#: Keys an ``http`` block is built from, or that describe the same connection (protocol
+#: version, the peer's port) and have no X-Ray field. On a span with an ``http`` request
+#: they are not repeated in ``metadata.default``; ``url.query`` is left out on purpose.
+BLOCK_KEYS: FrozenSet[str] = frozenset({
+    HTTP_TARGET, HTTP_HOST, HTTP_SCHEME, HTTP_SERVER_NAME, HTTP_CLIENT_IP, HTTP_USER_AGENT,
+    HTTP_REQUEST_METHOD_ORIGINAL, USER_AGENT_ORIGINAL, URL_PATH, URL_QUERY, URL_SCHEME,
+    NET_HOST_NAME, NET_HOST_PORT, NET_PEER_IP, NET_PEER_NAME, NET_PEER_PORT,
+    SERVER_ADDRESS, SERVER_PORT, CLIENT_ADDRESS, NETWORK_PEER_ADDRESS, FORWARDED_FOR_HEADER,
+    "http.flavor", "network.protocol.version", "network.peer.port", "client.port",
+})
 
 #: Keys that only HTTP spans carry; without any of them the span has no ``http`` block.
 HTTP_MARKERS: FrozenSet[str] = frozenset({
@@ -103,7 +122,7 @@ def status_code(attrs: Attributes) -> Optional[int]:
             if 0 <= value <= _MAX_STATUS:
                 return value
             continue
-        status = _as_int(value, _MAX_STATUS)
+        status = as_int(value, _MAX_STATUS)
         if status is not None:
             return status
     return None
@@ -121,9 +140,10 @@ def http_block(attrs: Attributes, kind: SpanKind, *, is_segment: bool) -> Option
     return build_http_block(attrs, kind in _OUTGOING, is_segment, status_code(attrs))
 
 
-def has_http(attrs: Attributes) -> bool:
-    """Whether the span carries any HTTP key (else it gets no ``http`` block)."""
-    return not HTTP_MARKERS.isdisjoint(attrs)
+def has_http(keys: Iterable[str]) -> bool:
+    """Whether the span's attribute ``keys`` (or attributes) include an HTTP key (else it
+    gets no ``http`` block)."""
+    return not HTTP_MARKERS.isdisjoint(keys)
 
 
 def build_http_block(
@@ -156,9 +176,9 @@ def build_http_block(
     if status is not None:
         response["status"] = status
     if not _LENGTH_KEYS.isdisjoint(attrs):
-        length = _as_int(attrs.get(HTTP_RESPONSE_BODY_SIZE), _MAX_CONTENT_LENGTH)
+        length = as_int(attrs.get(HTTP_RESPONSE_BODY_SIZE), _MAX_CONTENT_LENGTH)
         if length is None:
-            length = _as_int(attrs.get(HTTP_RESPONSE_CONTENT_LENGTH), _MAX_CONTENT_LENGTH)
+            length = as_int(attrs.get(HTTP_RESPONSE_CONTENT_LENGTH), _MAX_CONTENT_LENGTH)
         if length is not None:
             response["content_length"] = length
 
@@ -171,17 +191,19 @@ def build_http_block(
 
 
 def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
-    """The request URL without user-info, cut to 250 characters; ``None`` without a host.
+    """The request URL without user-info, query or fragment, cut to 250 characters;
+    ``None`` without a host.
 
     ``url.full``/``http.url`` win; otherwise the URL is rebuilt as
-    scheme + host + port (default ports omitted) + path + query.
+    scheme + host + port (default ports omitted) + path.
     """
     full = first_str(attrs, *_URL_KEYS)
     if full:
+        full = strip_query(full)
         if "@" in full:
             full = strip_userinfo(full)
         return full if len(full) <= MAX_REQUEST_STRING else full[:MAX_REQUEST_STRING]
-    target = _target(attrs)
+    target = strip_query(_target(attrs))
     if target.startswith(_ABSOLUTE):  # absolute-form request target
         return _cut(strip_userinfo(target))
     host, port_given = _host(attrs, server_side)
@@ -197,7 +219,7 @@ def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
             if type(value) is int:  # the usual case
                 port = value if 0 <= value <= 65535 else None
             else:
-                port = _as_int(value, 65535)
+                port = as_int(value, 65535)
             if port:
                 break
     if not scheme:
@@ -206,6 +228,14 @@ def request_url(attrs: Attributes, *, server_side: bool) -> Optional[str]:
     if port and port != _DEFAULT_PORTS.get(scheme.lower()):
         url = f"{url}:{port}"
     return _cut(url + target)
+
+
+def strip_query(url: str) -> str:
+    """``url`` without its query string and fragment (``?…`` and ``#…``)."""
+    for delimiter in "?#":
+        if delimiter in url:
+            url = url.partition(delimiter)[0]
+    return url
 
 
 def strip_userinfo(url: str) -> str:
@@ -226,13 +256,8 @@ def strip_userinfo(url: str) -> str:
 
 
 def _target(attrs: Attributes) -> str:
-    """Path and query: ``url.path`` + ``?url.query``, else ``http.target``, else ``/``."""
-    path = attrs.get(URL_PATH)
-    if isinstance(path, str) and path:
-        query = attrs.get(URL_QUERY)
-        target = f"{path}?{query}" if isinstance(query, str) and query else path
-    else:
-        target = first_str(attrs, *_TARGET_KEYS) or "/"
+    """The path: ``url.path``, else ``http.target`` (its query is cut later), else ``/``."""
+    target = nonempty_str(attrs.get(URL_PATH)) or first_str(attrs, *_TARGET_KEYS) or "/"
     if target.startswith(_TARGET_STARTS):
         return target
     return "/" + target
@@ -265,13 +290,20 @@ def _host(attrs: Attributes, server_side: bool) -> Tuple[Optional[str], bool]:
 def _client_ip(attrs: Attributes) -> Tuple[Optional[str], bool]:
     """The client's address and whether it came from a forwarded header.
 
-    ``http.client_ip`` is defined as the forwarded address. ``client.address`` counts as
-    forwarded only when a socket peer is recorded and differs from it: the Python WSGI/ASGI
-    instrumentations put the socket peer itself into ``client.address``.
+    ``http.client_ip`` is defined as the forwarded address; next comes the captured
+    ``X-Forwarded-For`` header (its first, leftmost address: the original client).
+    ``client.address`` counts as forwarded only when a socket peer is recorded and differs
+    from it: the Python WSGI/ASGI instrumentations put the socket peer itself into
+    ``client.address``.
     """
     forwarded = nonempty_str(attrs.get(HTTP_CLIENT_IP))
     if forwarded:
         return forwarded, True
+    header = attrs.get(FORWARDED_FOR_HEADER)
+    if header is not None:
+        forwarded = forwarded_client(header)
+        if forwarded:
+            return forwarded, True
     peer = first_str(attrs, *_PEER_ADDRESS_KEYS)
     client = nonempty_str(attrs.get(CLIENT_ADDRESS))
     if client:
@@ -279,24 +311,14 @@ def _client_ip(attrs: Attributes) -> Tuple[Optional[str], bool]:
     return peer, False
 
 
-def _as_int(value: object, maximum: int) -> Optional[int]:
-    """An int in 0..``maximum`` from an int, integral float or decimal string; else None."""
-    if isinstance(value, bool):
+def forwarded_client(header: object) -> Optional[str]:
+    """The original client of an ``X-Forwarded-For`` value (text, or a captured list of
+    values): the first address of the first value; ``None`` when there is none."""
+    if isinstance(header, (list, tuple)):
+        header = header[0] if header else None
+    if not isinstance(header, str):
         return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float):
-        if not value.is_integer():  # also NaN and infinities
-            return None
-        number = int(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not (0 < len(text) <= 20 and text.isascii() and text.isdigit()):
-            return None
-        number = int(text)
-    else:
-        return None
-    return number if 0 <= number <= maximum else None
+    return header.partition(",")[0].strip() or None
 
 
 def _cut(text: str) -> str:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Callable, Dict, FrozenSet, Optional, Tuple
+from typing import AbstractSet, Any, Callable, FrozenSet, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.semconv._incubating.attributes.db_attributes import (
     DB_CONNECTION_STRING,
     DB_NAME,
@@ -39,6 +38,8 @@ from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 from opentelemetry.trace import SpanKind
 
 from ._attrs import Attributes, nonempty_str
+from ._cache import BoundedCache
+from .http import HTTP_MARKERS as _HTTP_MARKERS
 
 #: X-Ray-specific keys (set by the AWS distro / Application Signals), no semconv constant.
 AWS_LOCAL_SERVICE = "aws.local.service"
@@ -83,9 +84,8 @@ _CALL_KEYS = frozenset({
     RPC_SERVICE, HTTP_HOST, NET_PEER_NAME, SERVER_ADDRESS, URL_FULL, HTTP_URL, DB_SYSTEM,
     DB_SYSTEM_NAME,
 })
-_CLEAN_CACHE_SIZE = 1024
 _CACHED_TEXT_LENGTH = 256
-_clean_cache: Dict[str, str] = {}
+_clean_names: BoundedCache[str, str] = BoundedCache(1024)
 
 
 def clean_name(text: str) -> str:
@@ -96,13 +96,11 @@ def clean_name(text: str) -> str:
     ends are stripped and the result cut to 200 code points.
     """
     # Names repeat (span names, hosts, services): remember the recent ones.
-    name = _clean_cache.get(text)
+    name = _clean_names.get(text)
     if name is None:
         name = _clean_name(text)
         if len(text) <= _CACHED_TEXT_LENGTH:
-            if len(_clean_cache) >= _CLEAN_CACHE_SIZE:
-                _clean_cache.clear()
-            _clean_cache[text] = name
+            _clean_names.put(text, name)
     return name
 
 
@@ -122,22 +120,6 @@ def _clean_name(text: str) -> str:
     if len(text) > MAX_NAME_LENGTH:
         text = text[:MAX_NAME_LENGTH].rstrip()
     return text
-
-
-def document_name(span: ReadableSpan, attrs: Attributes, is_root: bool) -> str:
-    """The name of the span's (sub)segment: the first source that is non-empty once cleaned.
-
-    A document root is named after the local service; any other span after the service
-    or resource it calls, else after the span itself. Never empty (:data:`FALLBACK_NAME`).
-    """
-    kind = span.kind
-    if is_root:
-        return root_name(span.name, kind, attrs, resource_names(span.resource))
-    if kind is SpanKind.SERVER and span.resource is not None:
-        service = resource_names(span.resource)[0]
-    else:
-        service = ""
-    return call_name(span.name, kind, attrs, service)
 
 
 def resource_names(resource: Optional[Resource]) -> Tuple[str, str, str]:
@@ -181,58 +163,125 @@ def root_name(
     return placeholder or _span_name(span_name)
 
 
-def call_name(span_name: str, kind: SpanKind, attrs: Attributes, server_service: str) -> str:
+#: The annotation holding a non-HTTP root's span name when its segment is named after the
+#: service (``TranslateOptions.internal_root_name="service"``).
+OPERATION_ANNOTATION = "operation"
+
+
+def is_operation_root(kind: SpanKind, attrs: Attributes) -> bool:
+    """Whether a document root is an operation rather than a request: kind INTERNAL and
+    no HTTP keys (a job, a worker loop; the native SDK's ``begin_segment("name")``)."""
+    return kind is SpanKind.INTERNAL and _HTTP_MARKERS.isdisjoint(attrs)
+
+
+def operation_name(span_name: str) -> str:
+    """The name of an operation root's segment when named after the span: the cleaned
+    span name (never empty)."""
+    return _span_name(span_name)
+
+
+NameStep = Callable[[Attributes, str], str]
+"""One source of a subsegment's name: ``(attrs, server_service)`` → the cleaned name, or
+``""`` to try the next source."""
+
+
+def call_name(
+    span_name: str,
+    kind: SpanKind,
+    attrs: Attributes,
+    server_service: str,
+    steps: Optional[Tuple[NameStep, ...]] = None,
+) -> str:
     """A subsegment's name: the Collector's priority list plus the stable keys, then the
     host of an outgoing call's URL, then the span name.
 
     ``server_service``: the resource's configured service name (cleaned), which names a
-    SERVER span nested under another (Lambda mode) when no attribute does.
+    SERVER span nested under another (Lambda mode) when no attribute does. ``steps``:
+    :func:`call_name_steps` of the span's kind and attribute keys (callers remember them
+    for the spans of one instrumentation, which repeat their keys).
     """
-    if _CALL_KEYS.isdisjoint(attrs):  # local work: no attribute names anything
-        if kind is SpanKind.SERVER and server_service:
-            return server_service
-        return _span_name(span_name)
-    get = attrs.get
+    if steps is None:
+        steps = call_name_steps(kind, frozenset(attrs))
+    for step in steps:
+        name = step(attrs, server_service)
+        if name:
+            return name
+    return _span_name(span_name)
+
+
+def call_name_steps(kind: SpanKind, keys: AbstractSet[str]) -> Tuple[NameStep, ...]:
+    """The name sources :func:`call_name` tries, in order, for a span of ``kind`` whose
+    attribute keys are ``keys``: the sources whose keys are absent are left out."""
     # Identity, not ``kind in _OUTGOING``: hashing an Enum member is a Python-level call.
     outgoing = kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER or kind is SpanKind.CONSUMER
-    name = ""
-    if outgoing:
-        remote = nonempty_str(get(AWS_REMOTE_SERVICE))
-        if remote and remote.startswith(_AWS_PREFIX) and get(RPC_SYSTEM) == _AWS_API:
-            remote = remote[len(_AWS_PREFIX):]
-        name = _clean(remote)
-    elif kind is SpanKind.SERVER:
+    server = kind is SpanKind.SERVER
+    if _CALL_KEYS.isdisjoint(keys):  # local work: no attribute names anything
+        return (_server_service,) if server else ()
+    steps: List[NameStep] = []
+    if outgoing and AWS_REMOTE_SERVICE in keys:
+        steps.append(_remote_service)
+    elif server and AWS_LOCAL_SERVICE in keys:
         # A SERVER span nested under another (Lambda mode): it still is the local service.
-        name = _clean(nonempty_str(get(AWS_LOCAL_SERVICE)))
-    if name:
-        return name
-    name = _first_clean(get, _SERVICE_KEYS)
-    if name:
-        return name
-    if DB_NAME in attrs or DB_NAMESPACE in attrs:
-        name = _clean(_database_name(attrs))
-        if name:
-            return name
-    if kind is SpanKind.SERVER and server_service:
-        return server_service
-    name = _clean(nonempty_str(get(RPC_SERVICE)))
-    name = name or _clean(_host_only(nonempty_str(get(HTTP_HOST))))
-    if name:
-        return name
-    name = _first_clean(get, _PEER_KEYS)
-    if name:
-        return name
-    if outgoing:
+        steps.append(_local_service)
+    steps.extend(_first_clean_step(key) for key in _SERVICE_KEYS if key in keys)
+    if DB_NAME in keys or DB_NAMESPACE in keys:
+        steps.append(_database_step)
+    if server:
+        steps.append(_server_service)
+    if RPC_SERVICE in keys:
+        steps.append(_first_clean_step(RPC_SERVICE))
+    if HTTP_HOST in keys:
+        steps.append(_http_host)
+    steps.extend(_first_clean_step(key) for key in _PEER_KEYS if key in keys)
+    if outgoing and (URL_FULL in keys or HTTP_URL in keys):
         # Old-convention HTTP clients (e.g. requests) record only the URL.
-        name = _clean(_url_host(nonempty_str(get(URL_FULL)) or nonempty_str(get(HTTP_URL))))
-        if name:
-            return name
-    # A database call with neither a database name nor a host (SQLite, an embedded store):
-    # name it after the system, so that every statement (SELECT, INSERT…) shares one node.
-    name = _clean(nonempty_str(get(DB_SYSTEM_NAME)) or nonempty_str(get(DB_SYSTEM)))
-    if name:
-        return name
-    return _span_name(span_name)
+        steps.append(_url_step)
+    if DB_SYSTEM_NAME in keys or DB_SYSTEM in keys:
+        # A database call with neither a database name nor a host (SQLite, an embedded
+        # store): named after the system, so that every statement shares one node.
+        steps.append(_db_system_step)
+    return tuple(steps)
+
+
+def _remote_service(attrs: Attributes, server_service: str) -> str:
+    remote = nonempty_str(attrs.get(AWS_REMOTE_SERVICE))
+    if remote and remote.startswith(_AWS_PREFIX) and attrs.get(RPC_SYSTEM) == _AWS_API:
+        remote = remote[len(_AWS_PREFIX):]
+    return _clean(remote)
+
+
+def _local_service(attrs: Attributes, server_service: str) -> str:
+    return _clean(nonempty_str(attrs.get(AWS_LOCAL_SERVICE)))
+
+
+def _first_clean_step(key: str) -> NameStep:
+    """The step naming a span after the value of ``key``, cleaned."""
+
+    def step(attrs: Attributes, server_service: str) -> str:
+        value = attrs.get(key)
+        return clean_name(value) if isinstance(value, str) and value else ""
+
+    return step
+
+
+def _database_step(attrs: Attributes, server_service: str) -> str:
+    return _clean(_database_name(attrs))
+
+
+def _server_service(attrs: Attributes, server_service: str) -> str:
+    return server_service
+
+
+def _http_host(attrs: Attributes, server_service: str) -> str:
+    return _clean(_host_only(nonempty_str(attrs.get(HTTP_HOST))))
+
+
+def _url_step(attrs: Attributes, server_service: str) -> str:
+    return _clean(_url_host(nonempty_str(attrs.get(URL_FULL)) or nonempty_str(attrs.get(HTTP_URL))))
+
+
+def _db_system_step(attrs: Attributes, server_service: str) -> str:
+    return _clean(nonempty_str(attrs.get(DB_SYSTEM_NAME)) or nonempty_str(attrs.get(DB_SYSTEM)))
 
 
 def _first_clean(get: Callable[[str], Any], keys: Tuple[str, ...]) -> str:

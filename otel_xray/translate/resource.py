@@ -8,7 +8,6 @@ that the caller may consume.
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import orjson
@@ -41,6 +40,10 @@ from opentelemetry.semconv._incubating.attributes.k8s_attributes import (
     K8S_CLUSTER_NAME,
     K8S_POD_NAME,
 )
+from opentelemetry.semconv._incubating.attributes.process_attributes import (
+    PROCESS_RUNTIME_NAME,
+    PROCESS_RUNTIME_VERSION,
+)
 from opentelemetry.semconv._incubating.attributes.service_attributes import (
     SERVICE_INSTANCE_ID,
     SERVICE_NAMESPACE,
@@ -56,7 +59,8 @@ from opentelemetry.semconv.attributes.telemetry_attributes import (
 )
 
 from ..config import TranslateOptions
-from .aws import bounded_text, text_of
+from ._attrs import as_int, bounded_text, text_of
+from ._cache import BoundedCache
 from .values import metadata_key, to_json_value
 
 #: Deprecated key (no constant in current semconv); the Python SDK's auto-configuration
@@ -79,16 +83,17 @@ _ECS_ORIGIN = "AWS::ECS::Container"
 _AWS = "aws"
 _EC2, _ECS, _EKS, _BEANSTALK = "aws_ec2", "aws_ecs", "aws_eks", "aws_elastic_beanstalk"
 
+#: Largest Beanstalk ``deployment_id`` sent (exact in every JSON reader).
+_MAX_DEPLOYMENT_ID = 2**53
 #: At most this many ``cloudwatch_logs`` entries.
 MAX_LOG_GROUPS = 50
-_CACHE_SIZE = 32
-
-_CacheKey = Tuple[int, bool, Tuple[str, ...]]
-# Read without the lock (a dict lookup is atomic); written under it. Each entry holds the
-# fields and, when they survive a JSON round trip unchanged, their JSON: parsing it is the
-# fastest way to a fresh deep copy.
-_cache: Dict[_CacheKey, Tuple[Resource, Dict[str, Any], Optional[bytes]]] = {}
-_cache_lock = threading.Lock()
+_CacheKey = Tuple[int, bool, Tuple[str, ...], str]
+# Each entry holds the resource (so its id cannot be reused while cached), the fields and,
+# when they survive a JSON round trip unchanged, their JSON: parsing it is the fastest way
+# to a fresh deep copy.
+_fields: BoundedCache[_CacheKey, Tuple[Resource, Dict[str, Any], Optional[bytes]]] = (
+    BoundedCache(32)
+)
 
 
 def segment_fields(resource: Optional[Resource], options: TranslateOptions) -> Dict[str, Any]:
@@ -100,17 +105,11 @@ def segment_fields(resource: Optional[Resource], options: TranslateOptions) -> D
     """
     if resource is None:
         return _compute({}, options)
-    key = (id(resource), options.resource_metadata, options.log_group_names)
-    entry = _cache.get(key)
-    # The entry holds the resource itself, so its id cannot be reused while cached;
-    # the identity check is a second guard.
+    key = (id(resource), options.resource_metadata, options.log_group_names, options.ecs_origin)
+    entry = _fields.get(key)
     if entry is None or entry[0] is not resource:
         fields = _compute(resource.attributes, options)
-        entry = (resource, fields, _as_json(fields))
-        with _cache_lock:
-            if len(_cache) >= _CACHE_SIZE:
-                del _cache[next(iter(_cache))]  # the oldest entry
-            _cache[key] = entry
+        entry = _fields.put(key, (resource, fields, _as_json(fields)))
     if entry[2] is not None:
         return orjson.loads(entry[2])  # type: ignore[no-any-return]
     return _copy_fields(entry[1])
@@ -145,7 +144,7 @@ def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, A
     on_aws = provider == _AWS or (provider is None and (platform or "").startswith("aws_"))
     fields: Dict[str, Any] = {}
     if on_aws and platform is not None:
-        origin = _origin(platform, attrs)
+        origin = segment_origin(platform, attrs, options.ecs_origin)
         if origin is not None:
             fields["origin"] = origin
     aws = _aws_fields(attrs, platform, provider) if on_aws else {}
@@ -157,9 +156,9 @@ def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, A
         aws["cloudwatch_logs"] = logs
     if aws:
         fields["aws"] = aws
-    version = text_of(attrs, SERVICE_VERSION)
-    if version is not None:
-        fields["service"] = {"version": version}
+    service = _service(attrs)
+    if service:
+        fields["service"] = service
     if options.resource_metadata and attrs:
         values = {
             metadata_key(RESOURCE_METADATA_PREFIX + key): to_json_value(value)
@@ -170,8 +169,36 @@ def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, A
     return fields
 
 
-def _origin(platform: str, attrs: Mapping[str, Any]) -> Optional[str]:
+def _service(attrs: Mapping[str, Any]) -> Dict[str, Any]:
+    """``version`` (``service.version``), ``runtime`` and ``runtime_version`` (the
+    ``process.runtime.*`` keys; the native SDK spells the runtime ``CPython``)."""
+    service: Dict[str, Any] = {}
+    version = text_of(attrs, SERVICE_VERSION)
+    if version is not None:
+        service["version"] = version
+    runtime = text_of(attrs, PROCESS_RUNTIME_NAME)
+    if runtime is not None:
+        service["runtime"] = _RUNTIME_NAMES.get(runtime.lower(), runtime)
+        runtime_version = text_of(attrs, PROCESS_RUNTIME_VERSION)
+        if runtime_version is not None:
+            service["runtime_version"] = runtime_version
+    return service
+
+
+#: ``process.runtime.name`` as OpenTelemetry's process detector spells it
+#: (``sys.implementation.name``) → as ``platform.python_implementation()`` does.
+_RUNTIME_NAMES = {"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython",
+                  "jython": "Jython"}
+
+
+def segment_origin(
+    platform: str, attrs: Mapping[str, Any], ecs_origin: str = "container"
+) -> Optional[str]:
+    """The segment ``origin`` for a ``cloud.platform`` (``ecs_origin``: ``container`` or
+    ``launch_type``, see ``TranslateOptions.ecs_origin``); the sampler's service type too."""
     if platform == _ECS:
+        if ecs_origin == "container":  # the native SDK's, whatever the launch type
+            return _ECS_ORIGIN
         launch_type = text_of(attrs, AWS_ECS_LAUNCHTYPE)
         return _ECS_ORIGINS.get((launch_type or "").lower(), _ECS_ORIGIN)
     return _ORIGINS.get(platform)
@@ -240,20 +267,10 @@ def _beanstalk(attrs: Mapping[str, Any]) -> Dict[str, Any]:
         block["version_label"] = label
     # Only a real deployment number: the SDK's default service.instance.id is a UUID
     # (the Collector would send 0 for it).
-    deployment = _integer(attrs.get(SERVICE_INSTANCE_ID))
+    deployment = as_int(attrs.get(SERVICE_INSTANCE_ID), _MAX_DEPLOYMENT_ID)
     if deployment is not None:
         block["deployment_id"] = deployment
     return block
-
-
-def _integer(value: Any) -> Optional[int]:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
-        return int(value.strip())
-    return None
 
 
 def _xray(attrs: Mapping[str, Any]) -> Dict[str, Any]:

@@ -10,7 +10,7 @@ packer can nest bodies as subsegments without re-translating.
 from __future__ import annotations
 
 import collections
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
@@ -18,13 +18,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.semconv._incubating.attributes.db_attributes import DB_SYSTEM
 from opentelemetry.semconv._incubating.attributes.http_attributes import HTTP_STATUS_CODE
-from opentelemetry.semconv._incubating.attributes.rpc_attributes import RPC_SYSTEM
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from ..config import TranslateOptions
 from ..ids import to_xray_trace_id
-from . import attributes, aws, errors, http, names, resource, sql
+from . import attributes, aws, errors, http, limits, names, resource, sql, values
+from ._cache import BoundedCache
 
 Document = Dict[str, Any]
 
@@ -40,6 +40,10 @@ _MAPPED_KEYS = frozenset().union(
 _AWS_CALL_MAPPED_KEYS = _MAPPED_KEYS | aws.AWS_CALL_KEYS
 _SQL_MAPPED_KEYS = _MAPPED_KEYS | sql.SQL_KEYS
 _AWS_SQL_MAPPED_KEYS = _AWS_CALL_MAPPED_KEYS | sql.SQL_KEYS
+#: The keys left out of metadata, by ``2 * is_aws_call + has_sql_block``.
+_EXCLUDES_NO_HTTP = (_MAPPED_KEYS, _SQL_MAPPED_KEYS, _AWS_CALL_MAPPED_KEYS, _AWS_SQL_MAPPED_KEYS)
+# The same for a span with an http request: http.BLOCK_KEYS (its sources) leave metadata too.
+_EXCLUDES = (*_EXCLUDES_NO_HTTP, *(keys | http.BLOCK_KEYS for keys in _EXCLUDES_NO_HTTP))
 # Without one of these keys a span has no sql block, or no HTTP status.
 _DB_SYSTEM_KEYS = frozenset({sql.DB_SYSTEM_NAME, DB_SYSTEM})
 _STATUS_KEYS = frozenset({HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE})
@@ -62,27 +66,37 @@ class Translated(NamedTuple):
     """Sent standalone, the root is a segment (False: a subsegment, e.g. on Lambda)."""
 
 
-def is_document_root(span: ReadableSpan, options: TranslateOptions) -> bool:
-    """A span with no parent, a remote parent, or kind SERVER/CONSUMER starts a document.
+def is_document_root(
+    parent: Optional[SpanContext], kind: SpanKind, lambda_mode: Optional[bool]
+) -> bool:
+    """A span with no ``parent``, a remote parent, or kind SERVER/CONSUMER starts a document.
 
-    On Lambda only the first two count: the function's SERVER/CONSUMER spans nest under
-    the handler's subsegment, since Lambda itself records the invocation's segment.
+    In ``lambda_mode`` only the first two count: the function's SERVER/CONSUMER spans nest
+    under the handler's subsegment, since Lambda itself records the invocation's segment.
     """
-    parent = span.parent
-    if parent is None or parent.is_remote:
+    if parent is None:
         return True
-    kind = span.kind
-    return not options.lambda_mode and (kind is _SERVER or kind is _CONSUMER)
+    if type(parent) is SpanContext:  # a tuple: indexing skips the property call
+        if parent[2]:
+            return True
+    elif parent.is_remote:
+        return True
+    # Identity, not ``kind in (...)``: hashing an Enum member is a Python-level call.
+    return not lambda_mode and (kind is _SERVER or kind is _CONSUMER)
 
 
 def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     """Translate one finished span. Raises only on a span without a valid context."""
     # Translation runs for every span in the export path: it reads each part of the span
-    # once, decides from the attribute keys which concerns apply, and skips the others.
+    # once, and decides from the attribute keys (once per key set, see _Shape) which
+    # concerns apply, skipping the others.
     events: Sequence[Any]
     links: Sequence[Any]
     cls = type(span)
-    if cls in _FIELD_CLASSES or _reads_fields(cls):
+    reads_fields = _span_classes.get(cls)
+    if reads_fields is None:
+        reads_fields = _span_classes.put(cls, _reads_fields(cls))
+    if reads_fields:
         # The SDK's own properties over these fields copy (events, links) or wrap
         # (attributes) on every access; read the fields once instead.
         context = span._context
@@ -120,68 +134,61 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         trace_id, span_id = context[0], context[1]
     else:
         trace_id, span_id = context.trace_id, context.span_id
-    if parent is None:
-        parent_remote = False
-    elif type(parent) is SpanContext:
-        parent_remote = parent[2]
-    else:
-        parent_remote = parent.is_remote
     lambda_mode = options.lambda_mode
-    is_root = (
-        parent is None
-        or parent_remote
-        or (not lambda_mode and (kind is _SERVER or kind is _CONSUMER))
-    )
+    is_root = is_document_root(parent, kind, lambda_mode)
     as_segment = is_root and not (lambda_mode and parent is not None)
     outgoing = kind is _CLIENT or kind is _PRODUCER
     # printf-style: the fastest way to format an int as hex (f-strings take twice as long).
     span_hex = "%016x" % span_id  # noqa: UP031
+    keys = tuple(attrs)
+    shape = _shapes.get(keys)
+    if shape is None:
+        shape = _shapes.put(keys, _Shape(keys))
 
+    operation = None
     if is_root:
-        name = names.root_name(span_name, kind, attrs, _resource_names(span_resource))
-    elif kind is _SERVER and span_resource is not None:
-        name = names.call_name(span_name, kind, attrs, _resource_names(span_resource)[0])
+        if as_segment and names.is_operation_root(kind, attrs):
+            operation = names.operation_name(span_name)
+        if operation is not None and options.internal_root_name == "span":
+            name = operation
+            operation = None
+        else:
+            name = names.root_name(span_name, kind, attrs, _resource_names(span_resource))
     else:
-        name = names.call_name(span_name, kind, attrs, "")
-    body: Document = {
-        "name": name,
-        "id": span_hex,
-        "start_time": (start_time or 0) / 1e9,
-    }
-    if end_time is None:
-        body["in_progress"] = True
-    else:
+        # Keyed by the kind's id: hashing an Enum member is a Python-level call.
+        steps = shape.name_steps.get(id(kind))
+        if steps is None:
+            steps = names.call_name_steps(kind, shape.key_set)
+            if type(kind) is SpanKind:  # its five members live forever: their ids stay theirs
+                shape.name_steps[id(kind)] = steps
+        service = (
+            _resource_names(span_resource)[0]
+            if kind is _SERVER and span_resource is not None else ""
+        )
+        name = names.call_name(span_name, kind, attrs, service, steps)
+    body: Document = {"name": name, "id": span_hex}
+    if type(start_time) is int is type(end_time) and 0 <= start_time <= end_time <= _MAX_TIME_NS:
+        body["start_time"] = start_time / 1e9
         body["end_time"] = end_time / 1e9
+        clamped = None
+    else:  # also a span still running (no end time)
+        clamped = _clamp_times(body, start_time, end_time)
 
-    # aws.is_aws_call, inlined.
-    if attrs.get(RPC_SYSTEM) == aws.AWS_API:
-        is_aws = True
-    else:
-        service = attrs.get(aws.AWS_SERVICE)
-        is_aws = isinstance(service, str) and bool(service)
+    is_aws = shape.maybe_aws and aws.is_aws_call(attrs)
     if not as_segment:
         if is_aws:
             body["namespace"] = "aws"
         elif outgoing:
             body["namespace"] = "remote"
 
-    code = None if _STATUS_KEYS.isdisjoint(attrs) else http.status_code(attrs)
-    if not http.HTTP_MARKERS.isdisjoint(attrs):  # http.has_http
+    code = http.status_code(attrs) if shape.has_status else None
+    if shape.has_http:
         http_block = http.build_http_block(attrs, outgoing, as_segment, code)
         if http_block:
             body["http"] = http_block
-    # The error flags (errors.error_flags, inlined).
     failed = status is not None and status.status_code is _ERROR
-    if code is not None and 400 <= code <= 599:
-        if code == 429:
-            body["error"] = True
-            body["throttle"] = True
-        elif code <= 499:
-            body["error"] = True
-        else:
-            body["fault"] = True
-    elif failed:
-        body["fault"] = True
+    if code is not None or failed:
+        body.update(errors.error_flags(code, status))
     if events or failed:
         cause = errors.cause_of(events, status, remote=outgoing, options=options)
         if cause:
@@ -197,21 +204,36 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         aws_block = {}
     if is_aws:
         aws_block.update(aws.aws_block(attrs))
+    if as_segment:
+        rule = attrs.get(attributes.SAMPLING_RULE_KEY)
+        if type(rule) is str and rule:
+            aws_block["xray"] = {**aws_block.get("xray", {}), "sampling_rule_name": rule}
     if aws_block:
         body["aws"] = aws_block
-    sql_block = sql.sql_block(attrs) if not _DB_SYSTEM_KEYS.isdisjoint(attrs) else None
+    sql_block = sql.sql_block(attrs) if shape.maybe_sql else None
     if sql_block:
         body["sql"] = sql_block
-        exclude = _AWS_SQL_MAPPED_KEYS if is_aws else _SQL_MAPPED_KEYS
-    else:
-        exclude = _AWS_CALL_MAPPED_KEYS if is_aws else _MAPPED_KEYS
-    attributes.apply_parts(
-        body, attrs, events, dropped_events, links, dropped_links, options, exclude, as_segment
+    variant = (2 if is_aws else 0) + (1 if sql_block else 0)
+    if "request" in body.get("http", ()):
+        variant += 4  # the keys the http request is built from leave metadata too
+    plan = shape.key_plans[variant]
+    if plan is None:
+        plan = shape.key_plans[variant] = attributes.key_plan(keys, _EXCLUDES[variant])
+    attributes.apply(
+        body, attrs, events, dropped_events, links, dropped_links, options, as_segment, plan
     )
+    if operation is not None:
+        annotations = body.setdefault("annotations", {})
+        if len(annotations) < limits.MAX_ANNOTATIONS:
+            annotations.setdefault(names.OPERATION_ANNOTATION, operation)
     if res_metadata:
         metadata = body.setdefault("metadata", {})
         for namespace, values in res_metadata.items():
             metadata.setdefault(namespace, {}).update(values)
+    if clamped:
+        body.setdefault("metadata", {}).setdefault(limits.DEFAULT_NAMESPACE, {}).update(
+            clamped
+        )
 
     if parent is None:
         parent_id = None
@@ -219,10 +241,82 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         parent_id = "%016x" % parent[1]  # noqa: UP031
     else:
         parent_id = "%016x" % parent.span_id  # noqa: UP031
-    xray_trace_id = _trace_id_cache.get(trace_id) or _trace_id(trace_id)
+    xray_trace_id = _trace_ids.get(trace_id) or _trace_ids.put(
+        trace_id, to_xray_trace_id(trace_id)
+    )
     return _new_translated(
         Translated, (body, xray_trace_id, span_hex, parent_id, is_root, as_segment)
     )
+
+
+class _Shape:
+    """What translation decides from a span's attribute keys alone (not their values).
+
+    Spans of one instrumentation carry the same keys in the same order, so this is worked
+    out once per key tuple and remembered in :data:`_shapes`.
+    """
+
+    __slots__ = (
+        "has_http", "has_status", "key_plans", "key_set", "maybe_aws", "maybe_sql", "name_steps"
+    )
+
+    def __init__(self, keys: Tuple[str, ...]) -> None:
+        self.key_set = frozenset(keys)
+        self.has_http = http.has_http(keys)
+        """The span may get an ``http`` block."""
+        self.has_status = not _STATUS_KEYS.isdisjoint(keys)
+        """An HTTP status key is present (else there is no status to read)."""
+        self.maybe_aws = not aws.AWS_CALL_MARKERS.isdisjoint(keys)
+        """A key :func:`aws.is_aws_call` reads is present (else it is false)."""
+        self.maybe_sql = not _DB_SYSTEM_KEYS.isdisjoint(keys)
+        """A ``db.system`` key is present (else there is no ``sql`` block)."""
+        self.key_plans: List[Optional[attributes.KeyPlan]] = [None] * len(_EXCLUDES)
+        """:func:`attributes.key_plan` per :data:`_EXCLUDES` entry, made when first used."""
+        self.name_steps: Dict[int, Tuple[names.NameStep, ...]] = {}
+        """:func:`names.call_name_steps` by ``id`` of the :class:`SpanKind` member."""
+
+
+# --- times --------------------------------------------------------------------------------
+
+#: Latest time sent, in nanoseconds since the epoch: 2**53 microseconds (the year 2255), so
+#: that every time sent keeps microsecond precision in a JSON reader's double.
+_MAX_TIME_NS = 2**53 * 1000
+#: Keys in ``metadata.default`` that keep a span's own times when they had to be clamped.
+ORIGINAL_START_KEY = "otel.original_start_time_unix_nano"
+ORIGINAL_END_KEY = "otel.original_end_time_unix_nano"
+
+
+def _clamp_times(body: Document, start_time: Any, end_time: Any) -> Dict[str, Any]:
+    """Put times X-Ray accepts into ``body`` for times that are not (negative, absurdly far
+    in the future, not integers, end before start); returns the originals it replaced.
+
+    A time is clamped to 0..2**53 µs; an end before the start is moved to the start. A
+    missing start stays 0 (as always) without being reported.
+    """
+    originals: Dict[str, Any] = {}
+    start = _clamp_time(start_time)
+    if start != start_time and start_time is not None:
+        originals[ORIGINAL_START_KEY] = values.to_json_value(start_time)
+    body["start_time"] = start / 1e9
+    if end_time is None:
+        body["in_progress"] = True
+    else:
+        end = max(_clamp_time(end_time), start)
+        if end != end_time:
+            originals[ORIGINAL_END_KEY] = values.to_json_value(end_time)
+        body["end_time"] = end / 1e9
+    return originals
+
+
+def _clamp_time(nanoseconds: Any) -> Union[int, float]:
+    """``nanoseconds`` within 0.._MAX_TIME_NS (0 for what is not a number)."""
+    if isinstance(nanoseconds, bool) or not isinstance(nanoseconds, (int, float)):
+        return 0
+    if nanoseconds != nanoseconds:  # NaN
+        return 0
+    if nanoseconds >= _MAX_TIME_NS:
+        return _MAX_TIME_NS
+    return nanoseconds if nanoseconds > 0 else 0
 
 
 _new_translated = tuple.__new__
@@ -233,23 +327,16 @@ _SPAN_PROPERTIES = (
     "context", "parent", "kind", "name", "start_time", "end_time", "status", "resource",
     "attributes", "events", "links", "dropped_events", "dropped_links",
 )
-#: Span classes whose parts translation reads from the SDK's private fields.
-_FIELD_CLASSES: Set[type] = set()
-_OTHER_CLASSES: Set[type] = set()
+#: Span class -> whether translation reads its parts from the SDK's private fields.
+_span_classes: BoundedCache[type, bool] = BoundedCache(64)
 
 
 def _reads_fields(cls: type) -> bool:
     """Whether spans of ``cls`` show the SDK's fields through the SDK's own properties
     (ReadableSpan, the SDK's Span, subclasses that override none of them)."""
-    if cls in _OTHER_CLASSES:
-        return False
-    plain = issubclass(cls, ReadableSpan) and all(
+    return issubclass(cls, ReadableSpan) and all(
         getattr(cls, name, None) is getattr(ReadableSpan, name) for name in _SPAN_PROPERTIES
     )
-    known = _FIELD_CLASSES if plain else _OTHER_CLASSES
-    if len(known) < 64:  # bounded, should classes be made on the fly
-        known.add(cls)
-    return plain
 
 
 def _has_fields() -> Tuple[bool, bool]:
@@ -292,38 +379,24 @@ def _sequence(raw: Any, span: ReadableSpan, name: str) -> Tuple[Sequence[Any], i
     return getattr(span, name), getattr(span, "dropped_" + name)
 
 
-# Per-resource and per-trace values, computed once: a process has few resources, and the
-# spans of one trace usually arrive together. Plain dicts: a lookup is atomic.
-_CACHE_SIZE = 1024
-_resource_name_cache: Dict[int, Tuple[Resource, Tuple[str, str, str]]] = {}
-_trace_id_cache: Dict[int, str] = {}
+# Per-key-set, per-resource and per-trace values, computed once: a process has few
+# instrumentations and resources, and the spans of one trace usually arrive together.
+_shapes: BoundedCache[Tuple[str, ...], _Shape] = BoundedCache(512)
+_resource_names_cache: BoundedCache[int, Tuple[Resource, Tuple[str, str, str]]] = BoundedCache(32)
+_trace_ids: BoundedCache[int, str] = BoundedCache(1024)
+_NO_NAMES = ("", "", "")
 
 
 def _resource_names(span_resource: Optional[Resource]) -> Tuple[str, str, str]:
     if span_resource is None:
         return _NO_NAMES
-    entry = _resource_name_cache.get(id(span_resource))
+    entry = _resource_names_cache.get(id(span_resource))
     # The entry holds the resource, so its id cannot be reused while cached.
     if entry is not None and entry[0] is span_resource:
         return entry[1]
     found = names.resource_names(span_resource)
-    if len(_resource_name_cache) >= 32:
-        _resource_name_cache.clear()
-    _resource_name_cache[id(span_resource)] = (span_resource, found)
+    _resource_names_cache.put(id(span_resource), (span_resource, found))
     return found
-
-
-_NO_NAMES = ("", "", "")
-
-
-def _trace_id(trace_id: int) -> str:
-    text = _trace_id_cache.get(trace_id)
-    if text is None:
-        text = to_xray_trace_id(trace_id)
-        if len(_trace_id_cache) >= _CACHE_SIZE:
-            _trace_id_cache.clear()
-        _trace_id_cache[trace_id] = text
-    return text
 
 
 def standalone(item: Translated) -> Document:
@@ -338,23 +411,3 @@ def standalone(item: Translated) -> Document:
         doc["parent_id"] = item.parent_id
     doc.update(body)
     return doc
-
-
-def translate(span: ReadableSpan, options: Optional[TranslateOptions] = None) -> Document:
-    """Translate one span into the X-Ray document it would be sent as on its own.
-
-    A document root (no parent, a remote parent, or kind SERVER/CONSUMER) becomes a
-    segment; any other span a standalone subsegment carrying ``type``, ``trace_id`` and
-    ``parent_id``. Use :class:`~otel_xray.XRaySpanProcessor` to nest whole span trees.
-    """
-    return standalone(translate_span(span, options or _default_options()))
-
-
-_DEFAULT: Optional[TranslateOptions] = None
-
-
-def _default_options() -> TranslateOptions:
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = TranslateOptions.from_env()
-    return _DEFAULT

@@ -30,8 +30,8 @@ from opentelemetry.semconv._incubating.attributes.net_attributes import (
 from opentelemetry.semconv.attributes.network_attributes import NETWORK_PEER_ADDRESS
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 
-from ._attrs import Attributes, first_int
-from .aws import bounded_text, text_of
+from ._attrs import Attributes, bounded_text, first_int, text_of
+from ._cache import BoundedCache
 
 #: ``DB_SYSTEM_NAME`` of semconv ≥ 0.51b0; spelled out since the package supports 0.48b0.
 DB_SYSTEM_NAME = "db.system.name"
@@ -159,7 +159,7 @@ def strip_secrets(connection: str) -> Tuple[str, Optional[str]]:
 def _sql_system(attrs: Attributes) -> Optional[str]:
     for key in _SYSTEM_KEYS:
         value = attrs.get(key)
-        if isinstance(value, str) and value.lower() in SQL_SYSTEMS:  # is_sql_system
+        if is_sql_system(value):
             return str(value)
     return None
 
@@ -218,15 +218,12 @@ def _url_from_parts(system: str, attrs: Attributes) -> Optional[str]:
 
 
 def _scheme(system: str) -> str:
-    scheme = _scheme_cache.get(system)
+    scheme = _schemes.get(system)
     if scheme is None:
         lowered = system.lower()
-        scheme = _SCHEMES.get(lowered) or _SCHEME_INVALID.sub("-", lowered)
-        if len(_scheme_cache) >= 256:
-            _scheme_cache.clear()
-        _scheme_cache[system] = scheme
+        scheme = _schemes.put(system, _SCHEMES.get(lowered) or _SCHEME_INVALID.sub("-", lowered))
     return scheme
 
 
 # A process talks to few database systems: their schemes are worked out once.
-_scheme_cache: Dict[str, str] = {}
+_schemes: BoundedCache[str, str] = BoundedCache(256)

@@ -1,51 +1,86 @@
-"""The benchmark harness runs end to end in a tiny mode, so that it cannot rot.
+"""Every benchmark scenario runs end to end in tiny mode, so that none can rot.
 
-No timing is asserted (machines are noisy): only that every section produces its figures
-and that the datagrams our pipeline sent during the benchmark are valid and complete.
+No timing is asserted (machines are noisy): only that each scenario produces its figures
+without problems, that the datagrams our senders produced during the benchmark are valid
+X-Ray documents, every span exactly once, and that the report reads what the run wrote.
 ADOT (aws-opentelemetry-distro) is not part of the test extra: its rows are "n/a" here.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
 import pytest
 
-from benchmarks import harness
-from benchmarks.workload import SPANS_PER_TRACE, finished_spans, record_trace
+from benchmarks import report, run
+from benchmarks.peers import HEADER
+from tests.support.helpers import assert_valid_document
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = list(run.discover())
+
+Tiny = Tuple[Dict[str, Any], Dict[str, List[bytes]]]
 
 
 @pytest.fixture(scope="module")
-def results() -> harness.Results:
-    return harness.run(harness.TINY, sink_in_thread=True)
+def tiny() -> Tiny:
+    """Every scenario in tiny mode: the raw results, and the datagrams the checks saw."""
+    kept: Dict[str, List[bytes]] = {}
+
+    def inspect(variant: str, datagrams: Sequence[bytes]) -> None:
+        kept[variant] = list(datagrams)
+
+    return run.run("tiny", sink_in_thread=True, inspect=inspect), kept
 
 
-def test_workload_records_ten_span_traces() -> None:
-    spans = finished_spans(2)
-    assert len(spans) == 2 * SPANS_PER_TRACE
-    assert sum(1 for s in spans if s.parent is None) == 2
-    assert callable(record_trace)
+def test_every_scenario_module_is_found() -> None:
+    assert {"export", "app_flood", "app_paced", "on_end", "end_to_end", "datagrams",
+            "memory", "import_time"} <= set(SCENARIOS)
 
 
-def test_every_section_measures_ours_and_the_peers(results: harness.Results) -> None:
-    names = set(results.measures)
-    assert "export: XRaySpanProcessor worker thread" in names
-    assert f"export: XRaySpanExporter, batches of {harness.BSP_BATCH}" in names
-    assert "app thread: XRaySpanProcessor" in names
-    assert "app thread: BatchSpanProcessor + no-op exporter" in names
-    assert "end to end: XRaySpanProcessor + UdpEmitter" in names
-    assert "end to end: aws-xray-sdk recorder + its UDP emitter" in names
-    assert harness.PACED + "XRaySpanProcessor" in names
-    assert all(m.spans > 0 and m.cpu >= 0 for m in results.measures.values())
-    assert results.memory
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_produces_figures_without_problems(tiny: Tiny, name: str) -> None:
+    result = tiny[0]["scenarios"][name]
+    assert result["problems"] == []
+    assert result["timings"] or result["figures"]
+    for timing in result["timings"].values():
+        assert timing["spans"] > 0
+        assert timing["cpu_s"] >= 0
+        assert timing["wall_s"] > 0
 
 
-def test_datagrams_of_our_pipeline_are_valid_and_complete(results: harness.Results) -> None:
-    assert results.problems == []
-    ours = [d for d in results.datagrams if d[0] == "XRaySpanProcessor"]
-    assert ours and ours[0][1] > 0
+def test_datagrams_of_our_senders_are_valid_xray_documents(tiny: Tiny) -> None:
+    ours = {variant: datagrams for variant, datagrams in tiny[1].items()
+            if variant.startswith("xray_") and variant != "xray_sdk"}
+    assert {"xray_processor", "xray_exporter_512", "xray_exporter_10"} <= set(ours)
+    for datagrams in ours.values():
+        assert datagrams
+        for datagram in datagrams:
+            head, _, body = datagram.partition(b"\n")
+            assert head + b"\n" == HEADER
+            assert_valid_document(body)
 
 
-def test_table_renders_every_target(results: harness.Results) -> None:
-    table = harness.render(results, elapsed=1.0)
-    assert "| measure | otel-xray | peer | ratio | target | met |" in table
-    assert "app-thread CPU per span" in table
-    assert "datagrams per 10-span trace" in table
+def test_every_summary_row_without_adot_has_figures(tiny: Tiny) -> None:
+    raw = json.loads(json.dumps(tiny[0]))  # what --json writes
+    for row in report.ROWS:
+        refs = [row.ours] + ([row.peer] if row.peer else [])
+        if any("adot" in ref[2] for ref in refs):
+            continue
+        measure, ours, peer, ratio, _, met = report.summary_line(raw, row)
+        assert "n/a" not in (ours, peer, ratio, met), measure
+
+
+def test_run_writes_json_that_the_report_renders(tmp_path: Path) -> None:
+    out = tmp_path / "raw.json"
+    subprocess.run([sys.executable, "benchmarks/run.py", "--here", "--tiny", "on_end",
+                    "--json", str(out)], cwd=ROOT, check=True, capture_output=True)
+    assert list(json.loads(out.read_text())["scenarios"]) == ["on_end"]
+    rendered = subprocess.run([sys.executable, "-m", "benchmarks.report", str(out)], cwd=ROOT,
+                              check=True, capture_output=True, text=True).stdout
+    assert "| measure | otel-xray | peer | ratio | target | met |" in rendered
+    assert "app-thread CPU of on_end alone" in rendered

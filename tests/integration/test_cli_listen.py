@@ -1,9 +1,13 @@
-"""``otel-xray listen``: daemon-like acceptance, X-Ray's document rules, traces, the command."""
+"""``otel-xray listen`` over real UDP: the Listener, real native SDK documents, the command.
+
+The document rules themselves are unit-tested in ``tests/unit/cli/test_validate.py``.
+"""
 
 from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -16,269 +20,32 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import jsonschema
 import orjson
 import pytest
+from aws_xray_sdk.core.context import Context
+from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
+from aws_xray_sdk.core.recorder import AWSXRayRecorder
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.cli import main
 from otel_xray.cli.assemble import Trace
-from otel_xray.cli.listen import Listener, Received, check_datagram
-from otel_xray.cli.validate import check_document, check_trace
+from otel_xray.cli.listen import Listener, Received
+from otel_xray.cli.validate import NATIVE, Note
+from otel_xray.cli.waterfall import Style, render
 from otel_xray.emit.protocol import HEADER
 from otel_xray.emit.udp import UdpEmitter
-from tests.support.helpers import SCHEMA, SpanRecorder, assert_valid_document
+from otel_xray.translate import to_document
+from tests.support.documents import TRACE_ID, datagram, segment, subsegment
+from tests.support.helpers import (
+    SCHEMA,
+    STRICT_SCHEMA,
+    SpanRecorder,
+    assert_valid_document,
+    walk,
+)
 
-SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
+PUBLISHED_SCHEMA = jsonschema.Draft202012Validator(SCHEMA)
+STRICT = jsonschema.Draft202012Validator(STRICT_SCHEMA)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def segment(**fields: Any) -> Dict[str, Any]:
-    doc: Dict[str, Any] = {
-        "name": "checkout",
-        "id": "53995c3f42cd8ad8",
-        "trace_id": TRACE_ID,
-        "start_time": 1700000000.0,
-        "end_time": 1700000000.25,
-    }
-    doc.update(fields)
-    return doc
-
-
-def subsegment(**fields: Any) -> Dict[str, Any]:
-    doc = segment(id="0f910026178b71eb", type="subsegment", parent_id="53995c3f42cd8ad8")
-    doc.update(fields)
-    return doc
-
-
-def without(doc: Dict[str, Any], *keys: str) -> Dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in keys}
-
-
-def datagram(doc: Any) -> bytes:
-    return HEADER + (doc if isinstance(doc, bytes) else orjson.dumps(doc))
-
-
-# --- X-Ray's document rules: whatever the project's schema rejects, the listener reports ---
-
-REJECTED: Dict[str, Dict[str, Any]] = {
-    "name-with-bad-character": segment(name="checkout!"),
-    "name-with-brackets": segment(name="GET <id>"),
-    "name-empty": segment(name=""),
-    "name-too-long": segment(name="n" * 201),
-    "name-not-string": segment(name=7),
-    "id-uppercase": segment(id="53995C3F42CD8AD8"),
-    "id-too-short": segment(id="53995c3f42cd8ad"),
-    "id-not-hex": segment(id="53995c3f42cd8adz"),
-    "trace-id-wrong-version": segment(trace_id="2-5759e988-bd862e3fe1be46a994272793"),
-    "trace-id-without-dashes": segment(trace_id="5759e988bd862e3fe1be46a994272793"),
-    "trace-id-uppercase": segment(trace_id="1-5759E988-BD862E3FE1BE46A994272793"),
-    "trace-id-short": segment(trace_id="1-5759e988-bd862e3fe1be46a99427279"),
-    "parent-id-bad": segment(parent_id="xyz"),
-    "missing-name": without(segment(), "name"),
-    "missing-id": without(segment(), "id"),
-    "missing-trace-id": without(segment(), "trace_id"),
-    "missing-start-time": without(segment(), "start_time"),
-    "missing-end-time": without(segment(), "end_time"),
-    "in-progress-false": without(segment(in_progress=False), "end_time"),
-    "end-time-and-in-progress": segment(in_progress=True),
-    "start-time-string": segment(start_time="1700000000"),
-    "start-time-negative": segment(start_time=-1),
-    "end-time-boolean": segment(end_time=True),
-    "type-not-subsegment": segment(type="segment"),
-    "standalone-without-parent-id": without(subsegment(), "parent_id"),
-    "segment-with-namespace": segment(namespace="remote"),
-    "namespace-unknown": subsegment(namespace="local"),
-    "standalone-with-user": subsegment(user="alice"),
-    "unknown-field": segment(color="blue"),
-    "fault-not-boolean": segment(fault="true"),
-    "error-number": segment(error=1),
-    "user-too-long": segment(user="u" * 251),
-    "origin-unknown": segment(origin="AWS::EC3::Instance"),
-    "service-unknown-field": segment(service={"version": "1", "name": "x"}),
-    "http-status-string": segment(http={"response": {"status": "200"}}),
-    "http-status-negative": segment(http={"response": {"status": -1}}),
-    "http-url-too-long": segment(http={"request": {"url": "http://x/" + "a" * 250}}),
-    "http-unknown-field": segment(http={"request": {"verb": "GET"}}),
-    "http-traced-string": segment(http={"request": {"traced": "yes"}}),
-    "annotation-key-dash": segment(annotations={"order-id": 1}),
-    "annotation-key-space": segment(annotations={"order id": 1}),
-    "annotation-key-too-long": segment(annotations={"k" * 501: 1}),
-    "annotation-key-empty": segment(annotations={"": 1}),
-    "annotation-value-null": segment(annotations={"k": None}),
-    "annotation-value-object": segment(annotations={"k": {"a": 1}}),
-    "annotation-value-list": segment(annotations={"k": [1]}),
-    "annotation-value-too-long": segment(annotations={"k": "v" * 1001}),
-    "annotations-over-50": segment(annotations={f"k{i}": i for i in range(51)}),
-    "annotations-not-object": segment(annotations=[1]),
-    "metadata-reserved-namespace": segment(metadata={"AWS.xray": {"a": 1}}),
-    "metadata-namespace-not-object": segment(metadata={"default": 5}),
-    "cause-id-not-hex": segment(cause="not-an-id"),
-    "cause-unknown-field": segment(cause={"exceptions": [], "why": "x"}),
-    "exception-without-id": segment(cause={"exceptions": [{"type": "KeyError"}]}),
-    "exception-line-string": segment(cause={"exceptions": [
-        {"id": "0f910026178b71eb", "stack": [{"path": "a.py", "line": "3"}]}
-    ]}),
-    "exception-truncated-negative": segment(cause={"exceptions": [
-        {"id": "0f910026178b71eb", "truncated": -2}
-    ]}),
-    "sql-preparation-unknown": segment(sql={"preparation": "prepared"}),
-    "sql-user-too-long": segment(sql={"user": "u" * 251}),
-    "sql-unknown-field": segment(sql={"query": "SELECT 1"}),
-    "aws-retries-negative": segment(aws={"retries": -1}),
-    "aws-ec2-unknown-field": segment(aws={"ec2": {"instance": "i-1"}}),
-    "aws-table-names-not-list": segment(aws={"table_names": "orders"}),
-    "aws-xray-sdk-not-string": segment(aws={"xray": {"sdk": 1}}),
-    "link-without-id": segment(links=[{"trace_id": TRACE_ID}]),
-    "link-bad-trace-id": segment(links=[{"trace_id": "x", "id": "0f910026178b71eb"}]),
-    "precursor-id-bad": segment(precursor_ids=["nope"]),
-    "subsegments-not-list": segment(subsegments={"name": "x"}),
-    "embedded-missing-id": segment(subsegments=[{"name": "x", "start_time": 1.0,
-                                                 "end_time": 2.0}]),
-    "embedded-bad-name": segment(subsegments=[{"name": "a|b", "id": "0f910026178b71eb",
-                                               "start_time": 1.0, "end_time": 2.0}]),
-    "embedded-with-trace-id": segment(subsegments=[{
-        "name": "x", "id": "0f910026178b71eb", "trace_id": TRACE_ID, "start_time": 1.0,
-        "end_time": 2.0,
-    }]),
-    "embedded-deep-bad-id": segment(subsegments=[{
-        "name": "x", "id": "0f910026178b71eb", "start_time": 1.0, "end_time": 2.0,
-        "subsegments": [{"name": "y", "id": "Z", "start_time": 1.0, "end_time": 2.0}],
-    }]),
-}
-
-
-@pytest.mark.parametrize("doc", list(REJECTED.values()), ids=list(REJECTED))
-def test_listener_reports_what_the_schema_rejects(doc: Dict[str, Any]) -> None:
-    assert list(SCHEMA_VALIDATOR.iter_errors(doc)), "the case must be invalid per the schema"
-    report = check_document(orjson.dumps(doc))
-    assert report.errors
-
-
-ACCEPTED: Dict[str, Dict[str, Any]] = {
-    "minimal-segment": segment(),
-    "in-progress-segment": without(segment(in_progress=True), "end_time"),
-    "standalone-subsegment": subsegment(namespace="aws"),
-    "unicode-name": segment(name="Bestellung äöü 注文 _.:/%&#=+\\-@"),
-    "annotations-of-every-type": segment(annotations={
-        "s": "v" * 1000, "i": 1, "f": 1.5, "b": False, "dotted.key": "x",
-    }),
-    "full-segment": segment(
-        parent_id="0f910026178b71eb", user="alice", origin="AWS::EC2::Instance",
-        service={"version": "1.2"}, error=True, throttle=True, fault=False,
-        http={"request": {"method": "GET", "url": "http://x/", "client_ip": "10.0.0.1",
-                          "x_forwarded_for": True},
-              "response": {"status": 429, "content_length": 12}},
-        aws={"account_id": "123", "ec2": {"instance_id": "i-1"}, "xray": {"sdk": "otel"},
-             "cloudwatch_logs": [{"log_group": "g"}], "custom": {"any": "thing"}},
-        metadata={"default": {"a": [1, {"b": None}]}, "ns": {}},
-        links=[{"trace_id": TRACE_ID, "id": "0f910026178b71eb", "attributes": {"k": 1}}],
-        cause={"working_directory": "/app", "paths": [], "exceptions": [{
-            "id": "0f910026178b71eb", "type": "KeyError", "message": "x", "remote": False,
-            "truncated": 2, "skipped": 0, "cause": "53995c3f42cd8ad8",
-            "stack": [{"path": "a.py", "line": 3, "label": "f"}],
-        }]},
-        subsegments=[{
-            "name": "DynamoDB", "id": "0f910026178b71eb", "namespace": "aws",
-            "start_time": 1.0, "end_time": 2.0, "precursor_ids": ["53995c3f42cd8ad8"],
-            "aws": {"operation": "GetItem", "table_names": ["a", "b"], "retries": 0},
-            "sql": {"database_type": "sqlite", "preparation": "statement"},
-        }],
-    ),
-    "cause-as-exception-id": segment(cause="0f910026178b71eb"),
-}
-
-
-@pytest.mark.parametrize("doc", list(ACCEPTED.values()), ids=list(ACCEPTED))
-def test_listener_accepts_what_the_schema_accepts(doc: Dict[str, Any]) -> None:
-    assert not list(SCHEMA_VALIDATOR.iter_errors(doc))
-    assert check_document(orjson.dumps(doc)).errors == []
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"name":"a","start_time":NaN}',
-        b'{"name":"a","start_time":Infinity}',
-        b'{"name":"a","start_time":-Infinity}',
-        b'{"name":"\\ud800"}',
-        b'{"name":"a"} trailing',
-        b'{"name":"a",}',
-        b'{"name":\'a\'}',
-        b"\xff\xfe{}",
-        b"",
-    ],
-    ids=["nan", "infinity", "minus-infinity", "lone-surrogate", "trailing-data",
-         "trailing-comma", "single-quotes", "not-utf8", "empty"],
-)
-def test_listener_reports_invalid_json(body: bytes) -> None:
-    report = check_document(body)
-    assert report.document is None
-    assert any(e.startswith("invalid JSON") for e in report.errors)
-
-
-@pytest.mark.parametrize("body", [b"[]", b'"segment"', b"1", b"null"],
-                         ids=["array", "string", "number", "null"])
-def test_listener_reports_a_body_that_is_not_an_object(body: bytes) -> None:
-    assert check_document(body).errors
-
-
-def test_listener_reports_a_document_over_64_kb() -> None:
-    body = orjson.dumps(segment(metadata={"default": {"blob": "x" * 64_000}}))
-    report = check_document(body)
-    assert any("over the 64,000-byte limit" in e for e in report.errors)
-
-
-@pytest.mark.parametrize(
-    "data, reason",
-    [
-        (orjson.dumps(segment()), "no newline"),
-        (b"format json\n" + orjson.dumps(segment()), "not valid JSON"),
-        (b'["json",1]\n' + orjson.dumps(segment()), "not a JSON object"),
-        (b'{"format":"xml","version":1}\n{}', "format"),
-        (b'{"version":1}\n{}', "format"),
-        (b'{"format":"json","version":2}\n{}', "version"),
-        (b'{"format":"json","version":"1"}\n{}', "version"),
-        (b'{"format":"json"}\n{}', "version"),
-    ],
-    ids=["no-header", "header-not-json", "header-not-object", "wrong-format",
-         "missing-format", "wrong-version", "version-as-string", "missing-version"],
-)
-def test_listener_rejects_datagrams_the_daemon_rejects(data: bytes, reason: str) -> None:
-    received = check_datagram(data)
-    assert received.document is None
-    assert len(received.errors) == 1 and reason in received.errors[0]
-
-
-@pytest.mark.parametrize(
-    "header",
-    [b'{"format":"json","version":1}', b'{"format":"JSON","version":1}',
-     b'{ "version": 1, "format": "json" }'],
-    ids=["canonical", "format-uppercase", "spaced-and-reordered"],
-)
-def test_listener_accepts_headers_the_daemon_accepts(header: bytes) -> None:
-    received = check_datagram(header + b"\n" + orjson.dumps(segment()))
-    assert received.errors == [] and received.document == segment()
-
-
-def test_listener_accepts_a_body_with_newlines_as_the_daemon_does() -> None:
-    body = b'{\n  "name": "checkout",\n' + orjson.dumps(without(segment(), "name"))[1:]
-    assert check_datagram(HEADER + body).errors == []
-
-
-def test_trace_with_more_than_50_annotations_is_warned_about() -> None:
-    docs = [segment(annotations={f"a{i}": i for i in range(30)}),
-            subsegment(annotations={f"b{i}": i for i in range(21)})]
-    warnings = check_trace(docs, 1000)
-    assert len(warnings) == 1 and "51 annotations" in warnings[0]
-
-
-def test_trace_over_the_size_limit_is_warned_about() -> None:
-    warnings = check_trace([segment()], 150_000)
-    assert len(warnings) == 1 and "Trace Size Exceeded" in warnings[0]
-
-
-def test_trace_within_limits_has_no_warnings() -> None:
-    assert check_trace([segment(annotations={f"a{i}": i for i in range(50)})], 99_000) == []
 
 
 # --- the Listener class over real UDP ------------------------------------------------------
@@ -290,6 +57,8 @@ class Collected:
     def __init__(self) -> None:
         self.received: List[Received] = []
         self.traces: List[Tuple[Trace, List[str]]] = []
+        self.rendered: List[str] = []
+        """Each reported trace as its waterfall, drawn when it was reported."""
         self.lock = threading.Lock()
 
     def datagram(self, received: Received) -> None:
@@ -299,6 +68,7 @@ class Collected:
     def trace(self, trace: Trace, warnings: List[str]) -> None:
         with self.lock:
             self.traces.append((trace, warnings))
+            self.rendered.append(render(trace, Style(), warnings=warnings))
 
     def wait(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -382,14 +152,221 @@ def test_listener_accepts_real_spans_sent_by_the_udp_emitter(
         recorder.span("query", parent="local", kind=SpanKind.CLIENT,
                       attributes={"db.system": "sqlite", "db.statement": "SELECT 1"}),
     ]
-    documents = [orjson.dumps(assert_valid_document(translate(s, options))) for s in spans]
+    documents = [orjson.dumps(assert_valid_document(to_document(s, options))) for s in spans]
     emitter = UdpEmitter(listener.address)
     try:
-        assert emitter.send(documents) == 2
+        assert sum(emitter.send(documents)) == 2
     finally:
         emitter.close()
     collected.wait(lambda: listener.stats.datagrams == 2)
     assert listener.stats.problems == 0 and listener.stats.documents == 2
+
+
+class FakeClock:
+    """The listener's clock, moved by the test instead of by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_late_caller_segment_reprints_the_complete_trace_counted_once(
+    collected: Collected,
+) -> None:
+    # Issue 10.12: the downstream segment arrives, its trace goes quiet and is printed
+    # with "(parent … not received)"; seconds later the caller's segment arrives.
+    clock = FakeClock()
+    downstream = segment(name="orders", id="0f910026178b71eb", parent_id="1f910026178b71eb",
+                         start_time=1700000000.1, end_time=1700000000.2)
+    caller = segment(name="frontend", subsegments=[{
+        "name": "orders", "id": "1f910026178b71eb", "namespace": "remote",
+        "start_time": 1700000000.05, "end_time": 1700000000.22,
+    }])
+    with Listener(quiet_after=1.0, clock=clock, on_trace=collected.trace) as listener:
+        send((listener.host, listener.port), datagram(downstream))
+        assert listener.wait_for_documents(1)
+        clock.now += 1.0
+        collected.wait(lambda: len(collected.traces) == 1)
+        send((listener.host, listener.port), datagram(caller))
+        assert listener.wait_for_documents(2)
+        clock.now += 1.0
+        collected.wait(lambda: len(collected.traces) == 2)
+    assert "(parent 1f910026178b71eb not received)" in collected.rendered[0]
+    trace = collected.traces[1][0]
+    assert [f"{'  ' * d}{n.name}" for d, n in trace.walk()] == [
+        "frontend", "  orders", "    orders"]
+    assert "(again: 1 more document arrived after it was printed)" in collected.rendered[1]
+    assert listener.stats.traces == 1
+
+
+def test_listener_survives_an_exception_in_a_callback_and_counts_it(
+    collected: Collected, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 9.7: nothing guarded the receiving thread; one exception ended it silently.
+    def explode_once(received: Received) -> None:
+        if not collected.received:
+            collected.received.append(received)
+            raise RuntimeError("callback bug")
+        collected.datagram(received)
+
+    with Listener(quiet_after=60, on_datagram=explode_once) as listener:
+        send((listener.host, listener.port), datagram(segment()))
+        assert listener.wait_for_documents(1)
+        send((listener.host, listener.port), datagram(subsegment()))
+        collected.wait(lambda: len(collected.received) == 2)
+    assert listener.stats.errors == 1 and listener.stats.documents == 2
+    assert "callback bug" in caplog.text and "counted in stats.errors" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [datagram(b'{"name":"a","origin":[1]}'), datagram(b'{"type":"subsegment","namespace":{}}'),
+     b"[" * 60_000 + b"\n{}", b"\xff" * 100, HEADER + b"[" * 50_000],
+    ids=["origin-array", "namespace-object", "header-nested-deep", "binary", "body-nested-deep"],
+)
+def test_listener_keeps_receiving_after_any_datagram(
+    listener: Listener, collected: Collected, data: bytes
+) -> None:
+    send((listener.host, listener.port), data, datagram(segment()))
+    collected.wait(lambda: len(collected.traces) == 1)
+    assert listener.stats.errors == 0 and listener.stats.rejected == 1
+
+
+# --- what the native aws-xray-sdk sends: accepted, shown, noted -----------------------------
+
+
+class CountingEmitter(UDPEmitter):
+    """The SDK's own UDP emitter, counting what it sends."""
+
+    sent = 0
+
+    def send_entity(self, entity: Any) -> None:
+        self.sent += 1
+        super().send_entity(entity)
+
+
+class NativeSdkRun:
+    """The real aws-xray-sdk recording one request, sent over UDP to a Listener."""
+
+    def __init__(self) -> None:
+        self.collected = Collected()
+        self.listener = Listener(quiet_after=3600, on_datagram=self.collected.datagram,
+                                 on_trace=self.collected.trace).start()
+        recorder = AWSXRayRecorder()
+        emitter = CountingEmitter()
+        # streaming_threshold=1: finished subsegments are sent on their own (streaming).
+        recorder.configure(daemon_address=self.listener.address, emitter=emitter,
+                           sampling=False, context_missing="LOG_ERROR", streaming_threshold=1,
+                           plugins=(), context=Context())
+        self.ids: List[str] = []
+        segment = recorder.begin_segment("native-service")
+        recorder.emitter.send_entity(segment)  # an in-progress segment, as sent while open
+        self.ids.append(segment.id)
+        segment.put_annotation("order_id", 7)
+        segment.put_metadata("cart", {"items": 2}, "shop")
+        segment.set_user("alice")
+        segment.put_http_meta("method", "GET")
+        segment.put_http_meta("status", 500)
+        try:
+            with recorder.in_subsegment("outer") as outer:
+                self.ids.append(outer.id)
+                with recorder.in_subsegment("DynamoDB", namespace="aws") as call:
+                    self.ids.append(call.id)
+                    call.set_aws({"operation": "GetItem", "table_name": "orders"})
+                    raise LookupError("no order 7")  # recorded here, then as an id above
+        except LookupError:
+            pass
+        with recorder.in_subsegment("payments", namespace="remote") as remote:
+            self.ids.append(remote.id)
+            with recorder.in_subsegment("local-step", namespace="local") as local:
+                self.ids.append(local.id)
+        recorder.end_segment()
+        self.sent = emitter.sent
+        assert self.listener.wait_for_documents(self.sent)
+        self.listener.close()
+        self.documents = [r.document for r in self.collected.received]
+        (self.trace, _), = self.collected.traces
+
+
+@pytest.fixture(scope="module")
+def native() -> NativeSdkRun:
+    return NativeSdkRun()
+
+
+def test_listen_accepts_every_document_the_native_sdk_sends(native: NativeSdkRun) -> None:
+    stats = native.listener.stats
+    assert stats.datagrams == native.sent and stats.documents == native.sent
+    assert stats.rejected == 0 and stats.warnings == 0 and stats.errors == 0
+
+
+def test_listen_shows_every_native_segment_and_subsegment_once(native: NativeSdkRun) -> None:
+    shown = [node.id for _, node in native.trace.walk()]
+    assert sorted(shown) == sorted(native.ids)
+    assert not any(node.orphan for _, node in native.trace.walk())
+
+
+@pytest.mark.parametrize(
+    "feature",
+    [
+        lambda d: d.get("in_progress") is True and "end_time" not in d,
+        lambda d: d.get("in_progress") is False and "end_time" in d,
+        lambda d: isinstance(d.get("service", {}).get("runtime"), str),
+        lambda d: d.get("aws", {}).get("xray", {}).get("sdk") == "X-Ray for Python",
+        lambda d: isinstance(d.get("cause"), str),
+        lambda d: d.get("type") == "subsegment" and "parent_id" in d and "trace_id" in d,
+        lambda d: any("trace_id" in s and "type" in s and "parent_id" in s
+                      for s in d.get("subsegments", ())),
+        lambda d: d.get("namespace") == "local",
+        lambda d: d.get("namespace") == "remote",
+        lambda d: d.get("namespace") == "aws",
+    ],
+    ids=["in-progress-segment", "in-progress-false-with-end-time", "service-runtime",
+         "aws-xray-sdk", "cause-as-exception-id", "streamed-subsegment",
+         "embedded-with-trace-id-type-parent-id", "namespace-local", "namespace-remote",
+         "namespace-aws"],
+)
+def test_the_native_run_covers(native: NativeSdkRun, feature: Callable[[Any], bool]) -> None:
+    assert any(feature(node) for doc in native.documents for node in walk(doc))
+
+
+def test_published_schema_accepts_every_native_document(native: NativeSdkRun) -> None:
+    for document in native.documents:
+        errors = [e.message for e in PUBLISHED_SCHEMA.iter_errors(document)]
+        assert errors == [], (document, errors)
+
+
+def test_strict_schema_for_our_own_output_still_rejects_native_documents(
+    native: NativeSdkRun,
+) -> None:
+    # service.runtime is documented for our output too; the other native forms are not.
+    native_only = [
+        document for document in native.documents
+        if any(node.get("in_progress") is False or node.get("namespace") == "local"
+               or (node is not document and "trace_id" in node) for node in walk(document))
+    ]
+    assert native_only
+    assert all(list(STRICT.iter_errors(document)) for document in native_only)
+
+
+def test_native_forms_are_noted_under_the_waterfall(native: NativeSdkRun) -> None:
+    notes = set(native.trace.notes)
+    for field in ("in_progress false next to end_time", "subsegments[].trace_id",
+                  "namespace 'local'"):
+        assert Note(field, NATIVE) in notes
+    text = render(native.trace, Style())
+    assert "~ outside the documented format, sent by the native X-Ray SDKs" in text
+
+
+def test_the_complete_native_segment_replaces_its_in_progress_one(native: NativeSdkRun) -> None:
+    (root,) = native.trace.roots()
+    assert root.name == "native-service" and root.end is not None
+
+
+def test_native_annotations_metadata_and_user_are_shown(native: NativeSdkRun) -> None:
+    lines = render(native.trace, Style()).splitlines()
+    assert lines[2] == "    ↳ user alice · annotations order_id=7 · metadata shop: cart"
 
 
 # --- the command --------------------------------------------------------------------------
@@ -505,8 +482,29 @@ def test_listen_command_prints_each_problem(run_listen: Callable[..., ListenProc
     assert "name='bad!'" in listen.wait_line("REJECTED")
     code, out, _ = listen.stop()
     assert "characters not allowed in a name: '!'" in out
+    assert "WARNING document name='bad!'" in out
     assert "annotations.k: annotation values must be" in out
-    assert code == 0 and "0 traces, 0 documents, 2 problems" in out
+    assert code == 0 and "0 traces, 0 documents, 1 problem, 1 warning" in out
+
+
+def test_listen_command_shows_a_native_sdk_trace_with_its_notes(
+    run_listen: Callable[..., ListenProcess]
+) -> None:
+    listen = run_listen()
+    listen.wait_line("listening")
+    recorder = AWSXRayRecorder()
+    recorder.configure(daemon_address=f"127.0.0.1:{listen.port}", sampling=False,
+                       context_missing="LOG_ERROR", plugins=(), context=Context())
+    recorder.begin_segment("native-service").put_annotation("order_id", 7)
+    with recorder.in_subsegment("local-step", namespace="local"):
+        pass
+    recorder.end_segment()
+    assert "1 segment, 1 subsegment" in listen.wait_line("Trace 1-")
+    assert "annotations order_id=7" in listen.wait_line("annotations")
+    assert "namespace 'local'" in listen.wait_line("~ outside the documented format")
+    code, out, _ = listen.stop()
+    assert code == 0 and "REJECTED" not in out
+    assert re.search(r"1 trace, 1 document, 0 problems, 0 warnings, \d+ notes \(outside", out)
 
 
 def test_listen_command_json_prints_raw_documents(

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import socket
+import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
+import otel_xray
 from otel_xray.bootstrap import configure
 from otel_xray.emit.udp import UdpEmitter
 from otel_xray.exporter import XRaySpanExporter
 from otel_xray.ids import XRayIdGenerator
 from otel_xray.propagation import TRACE_HEADER
 from otel_xray.sampling import XRayParentBased
+from tests.support.ecs import ecs_metadata as ecs_metadata_answer
+from tests.support.ecs import loopback_http
 from tests.support.helpers import assert_valid_document, walk
 from tests.support.udp import UdpListener
 
 pytestmark = pytest.mark.usefixtures("fresh_otel")
 
+ENV_CAPTURE = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 PARENT = "53995c3f42cd8ad8"
 
@@ -124,7 +132,8 @@ def test_configure_reads_otel_traces_sampler(
 def test_configure_twice_returns_the_same_provider_and_exports_once(
     udp_listener: UdpListener,
 ) -> None:
-    first = configure("svc", daemon_address=udp_listener.address)
+    # Two traces in one second: sample both (the default rules' local fallback would not).
+    first = configure("svc", daemon_address=udp_listener.address, sampler=ALWAYS_ON)
     second = configure("svc", daemon_address=udp_listener.address)
     assert second is first
     span = send_span()
@@ -231,19 +240,62 @@ def test_lambda_environment_is_detected_without_network(monkeypatch: pytest.Monk
     assert attrs["aws.log.group.names"] == ("/aws/lambda/resize-images",)
 
 
+@pytest.fixture
+def ecs_metadata() -> Iterator[str]:
+    """A task metadata endpoint (v4) on loopback, answering as ECS does for a Fargate task."""
+    with loopback_http(ecs_metadata_answer) as url:
+        yield f"{url}/v4/abc"
+
+
+def test_ecs_task_is_detected_with_the_aws_resource_detector(
+    monkeypatch: pytest.MonkeyPatch, ecs_metadata: str
+) -> None:
+    monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", ecs_metadata)
+    attrs = resource_of(service_name="api")
+    assert attrs["cloud.platform"] == "aws_ecs"
+    assert attrs["container.name"] == socket.gethostname()
+    assert attrs["aws.ecs.launchtype"] == "fargate"
+    assert attrs["aws.ecs.task.family"] == "api"
+
+
 @pytest.mark.parametrize(
     ("execution_env", "launch_type"),
     [("AWS_ECS_FARGATE", "fargate"), ("AWS_ECS_EC2", "ec2"), (None, None)],
 )
-def test_ecs_environment_is_detected_without_network(
+def test_ecs_v3_environment_is_detected_without_network(
     monkeypatch: pytest.MonkeyPatch, execution_env: str | None, launch_type: str | None
 ) -> None:
-    monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/abc")
+    # Only the v3 variable: the detector then asks no endpoint.
+    monkeypatch.setenv("ECS_CONTAINER_METADATA_URI", "http://127.0.0.1:9/v3")
     if execution_env:
         monkeypatch.setenv("AWS_EXECUTION_ENV", execution_env)
     attrs = resource_of(service_name="api")
     assert attrs["cloud.platform"] == "aws_ecs"
+    assert attrs["container.name"] == socket.gethostname()
     assert attrs.get("aws.ecs.launchtype") == launch_type
+
+
+def test_ecs_segment_is_an_ecs_container_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, ecs_metadata: str, udp_listener: UdpListener
+) -> None:
+    monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", ecs_metadata)
+    configure("api", daemon_address=udp_listener.address)
+    send_span()
+    flush()
+    (document,) = udp_listener.wait_for(1)
+    assert document["origin"] == "AWS::ECS::Container"
+    assert document["aws"]["ecs"]["container"] == socket.gethostname()
+
+
+def test_configure_names_the_python_runtime(udp_listener: UdpListener) -> None:
+    configure("api", daemon_address=udp_listener.address)
+    send_span()
+    flush()
+    (document,) = udp_listener.wait_for(1)
+    assert document["service"] == {
+        "runtime": platform.python_implementation(),
+        "runtime_version": platform.python_version(),
+    }
 
 
 def test_no_platform_attributes_off_aws() -> None:
@@ -301,3 +353,156 @@ def test_configure_continues_a_load_balancers_trace_as_a_new_segment(
     (document,) = udp_listener.wait_for(1)
     assert document["trace_id"] == ROOT
     assert "parent_id" not in document
+
+
+# --- what the native SDK did unasked ---------------------------------------------------------
+
+
+def test_configure_answers_http_requests_with_the_trace_header(
+    udp_listener: UdpListener,
+) -> None:
+    import flask
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+    configure("api", daemon_address=udp_listener.address)
+    app = flask.Flask("answers")
+    app.route("/")(lambda: "ok")
+    FlaskInstrumentor().instrument_app(app)
+    try:
+        response = app.test_client().get(
+            "/", headers={TRACE_HEADER: f"Root={ROOT};Parent={PARENT};Sampled=1"}
+        )
+    finally:
+        FlaskInstrumentor().uninstrument_app(app)
+    assert response.headers[TRACE_HEADER] == f"Root={ROOT}"
+
+
+def test_configure_keeps_a_response_propagator_already_installed(
+    udp_listener: UdpListener,
+) -> None:
+    from opentelemetry.instrumentation.propagators import (
+        TraceResponsePropagator,
+        get_global_response_propagator,
+        set_global_response_propagator,
+    )
+
+    mine = TraceResponsePropagator()
+    set_global_response_propagator(mine)
+    configure("api", daemon_address=udp_listener.address)
+    assert get_global_response_propagator() is mine
+
+
+def test_configure_asks_servers_to_capture_forwarded_for(
+    udp_listener: UdpListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure("api", daemon_address=udp_listener.address)
+    assert os.environ[ENV_CAPTURE] == "X-Forwarded-For"
+
+
+def test_configure_keeps_the_users_header_capture(
+    udp_listener: UdpListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_CAPTURE, "X-Request-Id")
+    configure("api", daemon_address=udp_listener.address)
+    assert os.environ[ENV_CAPTURE] == "X-Request-Id"
+
+
+def s3_subsegment(moto_server: str, udp_listener: UdpListener) -> Dict[str, Any]:
+    import boto3
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    BotocoreInstrumentor().instrument()  # as the docs show: no hook passed
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    with trace.get_tracer("test").start_as_current_span("upload"):
+        s3.create_bucket(Bucket="photos")
+        s3.put_object(Bucket="photos", Key="cats/1.jpg", Body=b"x")
+    flush()
+    (document,) = udp_listener.wait_for(1)
+    return next(d for d in walk(document) if d.get("aws", {}).get("operation") == "PutObject")
+
+
+def test_configure_gives_s3_calls_bucket_and_key(
+    udp_listener: UdpListener, moto_server: str
+) -> None:
+    configure("api", daemon_address=udp_listener.address)
+    aws = s3_subsegment(moto_server, udp_listener)["aws"]
+    assert (aws["bucket_name"], aws["key"]) == ("photos", "cats/1.jpg")
+
+
+def test_configure_chains_the_s3_hook_after_the_users_own(
+    udp_listener: UdpListener, moto_server: str
+) -> None:
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    seen: List[str] = []
+    BotocoreInstrumentor().instrument(request_hook=lambda _s, _svc, op, _p: seen.append(op))
+    configure("api", daemon_address=udp_listener.address)
+    aws = s3_subsegment(moto_server, udp_listener)["aws"]
+    assert (aws["bucket_name"], aws["key"]) == ("photos", "cats/1.jpg")
+    assert seen == ["CreateBucket", "PutObject"]
+
+
+def test_configure_twice_with_the_same_emitter_keeps_exporting(udp_listener: UdpListener) -> None:
+    emitter = UdpEmitter(udp_listener.address)
+    configure("svc", emitter=emitter)
+    configure("svc", emitter=emitter)
+    span = send_span()
+    flush()
+    (document,) = udp_listener.wait_for(1)
+    assert document["id"] == f"{span.get_span_context().span_id:016x}"
+    assert emitter.stats().get("send_errors.closed", 0) == 0
+
+
+def test_stats_are_the_installed_processors_counters(udp_listener: UdpListener) -> None:
+    configure("svc", daemon_address=udp_listener.address)
+    send_span()
+    flush()
+    udp_listener.wait_for(1)
+    counters = otel_xray.stats()
+    assert counters["spans_received"] == 1 and counters["spans_sent"] == 1
+    assert counters["emitter.documents_sent"] == 1
+
+
+def test_stats_are_empty_before_configure() -> None:
+    assert otel_xray.stats() == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+def test_configure_in_a_forked_child_while_a_parent_thread_holds_its_lock(
+    udp_listener: UdpListener,
+) -> None:
+    import otel_xray.bootstrap as bootstrap
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with bootstrap._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: configure must not wait for the parent's thread
+            status = 1
+            try:
+                configure("child", daemon_address=udp_listener.address)
+                status = 0
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("configure() in the forked child hung on the parent's lock")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        holder.join()

@@ -67,7 +67,7 @@ def test_api_emitter_is_an_emitter_with_the_64_kb_document_limit(moto_server: st
 def test_documents_arrive_in_xray(moto_server: str, recorder: SpanRecorder) -> None:
     documents = make_documents(recorder, 3)
     emitter = ApiEmitter(endpoint_url=moto_server, region="us-east-1")
-    assert emitter.send(documents) == 3
+    assert sum(emitter.send(documents)) == 3
     stored = stored_documents(moto_server, documents)
     assert sorted(stored, key=lambda d: d["id"]) == sorted(
         (orjson.loads(d) for d in documents), key=lambda d: d["id"]
@@ -103,7 +103,7 @@ def test_120_documents_go_in_three_calls_of_at_most_50(
     calls = count_calls(client)
     documents = make_documents(recorder, 120)
     emitter = ApiEmitter(client)
-    assert emitter.send(documents) == 120
+    assert sum(emitter.send(documents)) == 120
     assert calls == [50, 50, 20]
     assert len(stored_documents(moto_server, documents)) == 120
     assert emitter.stats()["api_calls"] == 3
@@ -115,10 +115,11 @@ def test_unprocessed_documents_are_counted_with_their_error_codes(
     [good] = make_documents(recorder, 1)
     missing_name = orjson.loads(good)
     del missing_name["name"]  # deliberately invalid: X-Ray must reject it
+    missing_name["id"] = "0123456789abcdef"
     emitter = ApiEmitter(xray_client(moto_server))
     sent = emitter.send([good, orjson.dumps(missing_name), b"not json"])
     stats = emitter.stats()
-    assert sent == 1
+    assert sent == [True, False, False]
     assert stats["documents_sent"] == 1
     assert stats["send_errors.unprocessed"] == 2
     assert stats["unprocessed.MissingParam"] == 1
@@ -129,7 +130,7 @@ def test_unprocessed_documents_are_counted_with_their_error_codes(
 def test_api_error_is_counted_by_code_not_raised(moto_server: str) -> None:
     # moto answers 500 InternalFailure to a body that is JSON but not an object.
     emitter = ApiEmitter(xray_client(moto_server))
-    assert emitter.send([b"5", b"6"]) == 0
+    assert sum(emitter.send([b"5", b"6"])) == 0
     stats = emitter.stats()
     assert stats["send_errors"] == 2
     assert stats["send_errors.InternalFailure"] == 2
@@ -137,7 +138,7 @@ def test_api_error_is_counted_by_code_not_raised(moto_server: str) -> None:
 
 def test_connection_error_is_counted_not_raised(recorder: SpanRecorder) -> None:
     emitter = ApiEmitter(xray_client(f"http://127.0.0.1:{closed_tcp_port()}"))
-    assert emitter.send(make_documents(recorder, 2)) == 0
+    assert sum(emitter.send(make_documents(recorder, 2))) == 0
     assert emitter.stats()["send_errors.EndpointConnectionError"] == 2
 
 
@@ -148,7 +149,7 @@ def test_oversize_document_is_not_sent_but_counted(
     calls = count_calls(client)
     [small] = make_documents(recorder, 1)
     emitter = ApiEmitter(client)
-    assert emitter.send([b'{"x":"' + b"a" * 70_000 + b'"}', small]) == 1
+    assert sum(emitter.send([b'{"x":"' + b"a" * 70_000 + b'"}', small])) == 1
     assert calls == [1]
     assert emitter.stats()["oversize_dropped"] == 1
 
@@ -159,5 +160,5 @@ def test_close_is_idempotent_and_later_sends_are_counted(
     emitter = ApiEmitter(xray_client(moto_server))
     emitter.close()
     emitter.close()
-    assert emitter.send(make_documents(recorder, 2)) == 0
+    assert sum(emitter.send(make_documents(recorder, 2))) == 0
     assert emitter.stats()["send_errors.closed"] == 2

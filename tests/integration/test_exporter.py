@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from importlib.metadata import entry_points
 from typing import Any, Dict, List
 
@@ -210,3 +211,17 @@ def test_batch_with_a_huge_span_and_a_thousand_children_arrives_whole(
     udp_listener.wait_for(sent)
     assert_each_span_once_under_its_parent(spans, valid_documents(udp_listener))
     assert exporter.stats()["spans_trimmed"] == 1
+
+
+def test_a_stopped_daemon_is_a_failure_not_a_send(recorder: SpanRecorder) -> None:
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    address = f"127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there now
+    exporter = XRaySpanExporter(UdpEmitter(address), options=OPTIONS)
+    results = [exporter.export([recorder.span(f"root-{index}")]) for index in range(10)]
+    stats = exporter.stats()
+    assert results == [SpanExportResult.FAILURE] * 10
+    assert (stats["spans_sent"], stats["spans_dropped.send_failed"]) == (0, 10)
+    assert stats["emitter.send_errors.ECONNREFUSED"] == 10
+    exporter.shutdown()

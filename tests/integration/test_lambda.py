@@ -142,3 +142,22 @@ def test_an_api_gateway_header_of_the_same_trace_yields_to_lambdas_segment(
     (document,) = udp_listener.wait_for(1)
     assert document["type"] == "subsegment"
     assert (document["trace_id"], document["parent_id"]) == (root, parent)
+
+
+def test_event_headers_of_another_trace_become_a_link_not_the_parent(
+    on_lambda: Tuple[Any, UdpEmitter], udp_listener: UdpListener,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module, _ = on_lambda
+    root, parent, _ = INVOCATIONS[0]
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent={parent};Sampled=1")
+    event = {"size": 1, "headers": {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }}
+    module.handler(event, _Context("request-linked"))
+    (document,) = udp_listener.wait_for(1)
+    assert_valid_document(document)
+    assert (document["trace_id"], document["parent_id"]) == (root, parent)
+    (link,) = document["links"]
+    assert link["trace_id"] == "1-0af76519-16cd43dd8448eb211c80319c"
+    assert link["id"] == "b7ad6b7169203331"

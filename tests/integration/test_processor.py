@@ -12,25 +12,23 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.util.types import Attributes
 
 from otel_xray.emit.udp import UdpEmitter
-from otel_xray.processor import (
-    ENV_MAX_EXPORT_BATCH_SIZE,
-    ENV_MAX_QUEUE_SIZE,
-    ENV_ORPHAN_TIMEOUT_MILLIS,
-    ENV_SCHEDULE_DELAY_MILLIS,
-    XRaySpanProcessor,
-)
+from otel_xray.processor import XRaySpanProcessor
 from tests.support.helpers import REMOTE_SPAN_ID, remote_context
 from tests.support.packing import assert_each_span_once_under_its_parent, span_id
 from tests.support.pipeline import OPTIONS, Pipeline, valid_documents
 from tests.support.udp import UdpListener
 
 MakePipeline = Callable[..., Pipeline]
+ENV_MAX_QUEUE_SIZE = "OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE"
+ENV_SCHEDULE_DELAY_MILLIS = "OTEL_EXPORTER_XRAY_SCHEDULE_DELAY_MILLIS"
+ENV_MAX_EXPORT_BATCH_SIZE = "OTEL_EXPORTER_XRAY_MAX_EXPORT_BATCH_SIZE"
+ENV_ORPHAN_TIMEOUT_MILLIS = "OTEL_EXPORTER_XRAY_ORPHAN_TIMEOUT_MILLIS"
 # The worker sleeps this long between rounds: no round starts while a test sets up.
 ASLEEP = {"schedule_delay_millis": 600_000, "max_export_batch_size": 100_000}
 
@@ -337,9 +335,17 @@ def test_orphan_timeout_comes_from_the_environment(
     assert document["name"] == "orphan"
 
 
-def test_invalid_explicit_limit_is_rejected(udp_listener: UdpListener) -> None:
-    with pytest.raises(ValueError, match="OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE"):
-        XRaySpanProcessor(UdpEmitter(udp_listener.address), options=OPTIONS, max_queue_size=0)
+def test_invalid_explicit_limit_is_logged_and_the_default_used(
+    udp_listener: UdpListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    processor = XRaySpanProcessor(
+        UdpEmitter(udp_listener.address), options=OPTIONS, max_queue_size=0
+    )
+    try:
+        assert processor._max_queue_size == 2048
+        assert "max_queue_size=0 is not an integer from 1 to 1000000" in caplog.text
+    finally:
+        processor.shutdown()
 
 
 # --- flush and shutdown -------------------------------------------------------------------
@@ -491,3 +497,59 @@ def test_documents_are_valid_and_counted(pipeline: MakePipeline) -> None:
     assert stats["spans_received"] == stats["spans_sent"] == 20
     assert stats["documents_sent"] == 5
     assert stats["bytes_sent"] == sum(len(d) for d in pipe.listener.datagrams) - 5 * 30
+
+
+# --- settings and accounting ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [(ENV_MAX_QUEUE_SIZE, "99999999999999999999999"),
+     (ENV_SCHEDULE_DELAY_MILLIS, "9223372036854775"),
+     (ENV_MAX_EXPORT_BATCH_SIZE, "-5"),
+     (ENV_ORPHAN_TIMEOUT_MILLIS, "soon")],
+    ids=["queue-overflow", "delay-overflow", "batch-negative", "orphan-text"],
+)
+def test_out_of_range_settings_are_logged_once_and_the_default_used(
+    udp_listener: UdpListener, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, variable: str, value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    processors = [XRaySpanProcessor(UdpEmitter(udp_listener.address), options=OPTIONS)
+                  for _ in range(2)]
+    try:
+        assert len([r for r in caplog.records if variable in r.getMessage()]) == 1
+        provider = TracerProvider()
+        provider.add_span_processor(processors[0])
+        provider.get_tracer("t").start_span("after-bad-settings").end()
+        assert processors[0].force_flush(10_000)
+        assert udp_listener.wait_for(1)[0]["name"]
+    finally:
+        for processor in processors:
+            processor.shutdown()
+
+
+def test_queue_full_counts_are_exact_under_concurrency(udp_listener: UdpListener) -> None:
+    processor = XRaySpanProcessor(
+        UdpEmitter(udp_listener.address), options=OPTIONS, max_queue_size=64, **ASLEEP
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+
+    def work() -> None:
+        for index in range(500):
+            tracer.start_span(f"s{index}").end()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = processor.stats()
+    assert stats["spans_received"] == 4000
+    assert stats["spans_queued"] == 64
+    assert stats["spans_dropped.queue_full"] == 4000 - 64
+    processor.shutdown()
+    stats = processor.stats()
+    assert stats["spans_sent"] + stats["spans_dropped"] == 4000

@@ -14,9 +14,10 @@ from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.span_helpers import botocore_request_hook
-from otel_xray.translate import aws
+from otel_xray.translate import aws, to_document
+from otel_xray.translate._attrs import MAX_VALUE_LENGTH
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -77,7 +78,7 @@ def _call_aws(endpoint: str) -> None:
 
 
 def _translate(span: ReadableSpan) -> Dict[str, Any]:
-    return assert_valid_document(translate(span, OPTIONS))
+    return assert_valid_document(to_document(span, OPTIONS))
 
 
 REAL_CASES = [
@@ -181,7 +182,7 @@ ATTRIBUTE_CASES = [
                  {"account_id": "111122223333"}, id="account-id-from-queue-url"),
     pytest.param({**AWS_CALL, "aws.sns.topic.arn": "arn:aws:sns:us-east-1:444455556666:t"},
                  {"account_id": "444455556666"}, id="account-id-from-topic-arn"),
-    pytest.param({**AWS_CALL, "rpc.method": LONG}, {"operation": "x" * aws.MAX_VALUE_LENGTH},
+    pytest.param({**AWS_CALL, "rpc.method": LONG}, {"operation": "x" * MAX_VALUE_LENGTH},
                  id="long-strings-are-bounded"),
     pytest.param({**AWS_CALL, "rpc.method": "Get\ud800Item"}, {"operation": "Get?Item"},
                  id="lone-surrogate-replaced"),

@@ -57,7 +57,7 @@ def run_app(listener: UdpListener, setup: Dict[str, str], *headers: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("200 front>back") == len(headers), result.stdout + result.stderr
-    return result.stderr
+    return result.stderr + result.stdout
 
 
 def segments(documents: List[Dict[str, Any]], trace_id: str) -> List[Dict[str, Any]]:
@@ -105,3 +105,13 @@ def test_distro_on_lambda_defaults_to_the_lambda_propagator(udp_listener: UdpLis
     documents = udp_listener.wait_for(1)
     # With no header in the request, the invocation's environment header is the parent.
     assert any(doc.get("parent_id") == PARENT and doc["trace_id"] == ROOT for doc in documents)
+
+
+def test_distro_answers_with_the_trace_header_and_reads_forwarded_for(
+    udp_listener: UdpListener,
+) -> None:
+    output = run_app(udp_listener, SETUPS["distro"], f"Root={ROOT};Parent={PARENT};Sampled=1")
+    assert f"RESPONSE-TRACE-HEADER Root={ROOT}" in output
+    front = next(doc for doc in udp_listener.wait_for(2) if doc.get("parent_id") == PARENT)
+    request = front["http"]["request"]
+    assert (request["client_ip"], request["x_forwarded_for"]) == ("203.0.113.7", True)

@@ -18,9 +18,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "xray-segment.schema.json"
+#: The published schema: the documented format plus what the native SDKs send (``native_*``).
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
+#: What otel-xray's own documents must meet: the documented format only (no ``native_*``).
+STRICT_SCHEMA = {
+    **SCHEMA,
+    "$defs": {name: False if name.startswith("native_") else definition
+              for name, definition in SCHEMA["$defs"].items()},
+}
 jsonschema.Draft202012Validator.check_schema(SCHEMA)
-_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+jsonschema.Draft202012Validator.check_schema(STRICT_SCHEMA)
+_VALIDATOR = jsonschema.Draft202012Validator(STRICT_SCHEMA)
 
 #: The document size limit the project promises (64 kB, under the UDP payload limit too).
 MAX_DOCUMENT_BYTES = 64_000
@@ -30,7 +38,9 @@ REMOTE_SPAN_ID = 0x53995C3F42CD8AD8
 
 
 def assert_valid_document(doc: Union[Dict[str, Any], bytes]) -> Dict[str, Any]:
-    """Assert a document is strict JSON, within the size limit and valid against the schema.
+    """Assert a document is strict JSON, within the size limit and valid against the strict
+    schema (:data:`STRICT_SCHEMA`: nothing outside the documented format, not even what the
+    native SDKs add).
 
     Accepts the dict the translator made or the encoded bytes the pipeline sends; returns
     the parsed document.
@@ -136,12 +146,13 @@ def is_finite_number(value: Any) -> bool:
 
 def make_documents(recorder: SpanRecorder, count: int) -> List[bytes]:
     """``count`` encoded documents translated from real spans, each checked for validity."""
-    from otel_xray import TranslateOptions, translate
+    from otel_xray import TranslateOptions
+    from otel_xray.translate import to_document
 
     options = TranslateOptions(lambda_mode=False)
     documents = []
     for index in range(count):
-        encoded = orjson.dumps(translate(recorder.span(f"span-{index}"), options))
+        encoded = orjson.dumps(to_document(recorder.span(f"span-{index}"), options))
         assert_valid_document(encoded)
         documents.append(encoded)
     return documents

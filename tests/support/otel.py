@@ -11,6 +11,8 @@ from typing import Iterator
 
 import pytest
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation import propagators
+from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util._once import Once
 
@@ -35,12 +37,15 @@ _ENV = (
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
     "OTEL_EXPORTER_XRAY_LAMBDA_MODE",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
 )
 
 
 @pytest.fixture
 def fresh_otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No global TracerProvider yet, the default propagator, a clean AWS/OTel environment.
+    """No global TracerProvider yet, the default propagator, no response propagator, a
+    clean AWS/OTel environment; botocore as instrumented (or not) before.
 
     Afterwards the provider the test installed is shut down (its processor flushed) and
     the globals are put back as they were.
@@ -52,9 +57,19 @@ def fresh_otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     trace._TRACER_PROVIDER = None
     trace._TRACER_PROVIDER_SET_ONCE = Once()
     monkeypatch.setattr(otel_xray.bootstrap, "_installed", None)
+    saved_response = propagators.get_global_response_propagator()
+    propagators.set_global_response_propagator(None)
+    botocore = BotocoreInstrumentor()
+    botocore_was_instrumented = botocore.is_instrumented_by_opentelemetry
+    saved_hook = getattr(botocore, "request_hook", None)
     try:
         yield
     finally:
+        propagators.set_global_response_propagator(saved_response)
+        if botocore.is_instrumented_by_opentelemetry and not botocore_was_instrumented:
+            botocore.uninstrument()
+        if botocore_was_instrumented:
+            botocore.request_hook = saved_hook
         installed = trace._TRACER_PROVIDER
         if isinstance(installed, TracerProvider):
             installed.shutdown()

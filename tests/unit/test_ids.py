@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from otel_xray import XRayIdGenerator, from_xray_trace_id, to_xray_trace_id
+from otel_xray import XRayIdGenerator
+from otel_xray.ids import from_xray_trace_id, to_xray_trace_id
 
 
 def test_to_xray_trace_id_inserts_version_and_dashes() -> None:

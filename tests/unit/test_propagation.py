@@ -24,10 +24,12 @@ from otel_xray.propagation import (
     XRayPropagator,
     continued_trace_id,
     format_trace_header,
+    link_displaced_parent,
     parse_trace_header,
     root_only_decision,
     sampling_undecided,
 )
+from tests.support.helpers import SpanRecorder
 
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 TRACE_ID = 0x5759E988BD862E3FE1BE46A994272793
@@ -490,9 +492,50 @@ def test_lambda_reads_the_environment_on_every_call(monkeypatch: pytest.MonkeyPa
     assert not second.trace_flags.sampled
 
 
-def test_lambda_prefers_a_carrier_parent_of_another_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lambda_prefers_the_environment_over_a_carrier_parent_of_another_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(LAMBDA_TRACE_ENV, ENV_HEADER)
-    assert lambda_extracted({TRACE_HEADER: HEADER}).trace_id == TRACE_ID
+    span_context = lambda_extracted({TRACE_HEADER: HEADER})
+    assert (span_context.trace_id, span_context.span_id) == (
+        0x00000002240000000000000000000002, 0x1600000000000002,
+    )
+
+
+def _handler_links(context: Context) -> List[SpanContext]:
+    recorder = SpanRecorder()
+    span = recorder.tracer.start_span("handler", context, kind=trace.SpanKind.SERVER)
+    link_displaced_parent(span, context)
+    child = recorder.tracer.start_span("child", trace.set_span_in_context(span, context))
+    link_displaced_parent(child, trace.set_span_in_context(span, context))
+    child.end()
+    span.end()
+    assert not recorder.spans()[0].links  # the child: no link
+    return [link.context for link in recorder.spans()[1].links]
+
+
+def test_lambda_links_the_handler_to_the_events_parent_of_another_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(LAMBDA_TRACE_ENV, ENV_HEADER)
+    (linked,) = _handler_links(LAMBDA.extract({TRACE_HEADER: HEADER}))
+    assert (linked.trace_id, linked.span_id) == (TRACE_ID, PARENT_ID)
+
+
+def test_lambda_links_an_earlier_propagators_parent_of_another_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(LAMBDA_TRACE_ENV, ENV_HEADER)
+    earlier = context_with(SpanContext(1, 2, is_remote=True))
+    assert lambda_extracted({}, earlier).span_id == 0x1600000000000002
+    (linked,) = _handler_links(LAMBDA.extract({}, earlier))
+    assert (linked.trace_id, linked.span_id) == (1, 2)
+
+
+def test_lambda_adds_no_link_for_the_same_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LAMBDA_TRACE_ENV, ENV_HEADER)
+    carrier = {TRACE_HEADER: f"Root={ENV_ROOT};Parent={PARENT};Sampled=1"}
+    assert _handler_links(LAMBDA.extract(carrier)) == []
 
 
 def test_lambda_prefers_the_environment_for_the_same_trace(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -500,14 +543,6 @@ def test_lambda_prefers_the_environment_for_the_same_trace(monkeypatch: pytest.M
     monkeypatch.setenv(LAMBDA_TRACE_ENV, ENV_HEADER)
     carrier = {TRACE_HEADER: f"Root={ENV_ROOT};Parent={PARENT};Sampled=1"}
     assert lambda_extracted(carrier).span_id == 0x1600000000000002
-
-
-def test_lambda_keeps_a_context_an_earlier_propagator_found(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(LAMBDA_TRACE_ENV, ENV_HEADER)
-    earlier = context_with(SpanContext(1, 2, is_remote=True))
-    assert lambda_extracted({}, earlier).span_id == 2
 
 
 def test_lambda_without_environment_behaves_like_the_plain_propagator(

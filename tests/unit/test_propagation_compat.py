@@ -201,17 +201,17 @@ def test_difference_contrib_accepts_malformed_ids_we_reject(header: str) -> None
     assert not span_context_of(OURS, header).is_valid
 
 
-def test_difference_lambda_carrier_of_another_trace_wins_here(
+def test_lambda_environment_wins_over_a_carrier_of_another_trace_as_in_contrib(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Contrib's Lambda propagator lets the environment override the carrier's header."""
+    """Both Lambda propagators let the environment override the carrier's header."""
     monkeypatch.setenv(LAMBDA_TRACE_ENV, "Root=1-00000002-240000000000000000000002;"
                        "Parent=1600000000000002;Sampled=1")
     carrier = {TRACE_HEADER: f"Root={ROOT};Parent={PARENT};Sampled=1"}
     theirs = AwsXRayLambdaPropagator().extract(carrier, Context())
     ours = XRayLambdaPropagator().extract(carrier, Context())
     assert trace.get_current_span(theirs).get_span_context().span_id == 0x1600000000000002
-    assert trace.get_current_span(ours).get_span_context().span_id == PARENT_ID
+    assert trace.get_current_span(ours).get_span_context().span_id == 0x1600000000000002
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.span_helpers import annotate, put_metadata
+from otel_xray.translate import to_document
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -21,7 +22,7 @@ def _document(recorder: SpanRecorder, record: Callable[[trace.Span], None]) -> D
     record(span)
     span.end()
     finished: ReadableSpan = recorder.spans()[-1]
-    return assert_valid_document(translate(finished, OPTIONS))
+    return assert_valid_document(to_document(finished, OPTIONS))
 
 
 @pytest.mark.parametrize(
@@ -167,6 +168,6 @@ def test_helpers_work_on_the_current_span(recorder: SpanRecorder) -> None:
     with recorder.tracer.start_as_current_span("work"):
         annotate(trace.get_current_span(), "tier", "gold")
         put_metadata(trace.get_current_span(), "cart", [1], "shop")
-    doc = assert_valid_document(translate(recorder.spans()[-1], OPTIONS))
+    doc = assert_valid_document(to_document(recorder.spans()[-1], OPTIONS))
     assert doc["annotations"] == {"tier": "gold"}
     assert doc["metadata"]["shop"] == {"cart": [1]}

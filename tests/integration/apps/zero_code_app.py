@@ -3,8 +3,9 @@
 ``python tests/integration/apps/zero_code_app.py [HEADER ...]``
 
 ``/front`` calls ``/back`` through ``urllib``. For each HEADER argument the app sends one
-request to ``/front`` with that ``X-Amzn-Trace-Id`` (none for an empty argument) through
-``http.client``, which no instrumentation touches, then exits: the SDK's exit hook flushes.
+request to ``/front`` with that ``X-Amzn-Trace-Id`` (none for an empty argument) and an
+``X-Forwarded-For`` through ``http.client``, which no instrumentation touches, and prints the
+response's ``X-Amzn-Trace-Id``; then exits: the SDK's exit hook flushes.
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     for header in sys.argv[1:]:
         connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-        connection.request("GET", "/front", headers={"X-Amzn-Trace-Id": header} if header else {})
+        headers = {"X-Forwarded-For": "203.0.113.7"}  # as through a load balancer
+        if header:
+            headers["X-Amzn-Trace-Id"] = header
+        connection.request("GET", "/front", headers=headers)
         answer = connection.getresponse()
         print(answer.status, answer.read().decode(), flush=True)
+        print("RESPONSE-TRACE-HEADER", answer.getheader("X-Amzn-Trace-Id"), flush=True)
         connection.close()
     server.shutdown()
 

@@ -6,10 +6,13 @@ import io
 import re
 from typing import Any, Dict, List
 
+import orjson
 import pytest
 
 from otel_xray.cli.assemble import Trace, TraceAssembler
+from otel_xray.cli.validate import NATIVE, UNKNOWN, Note
 from otel_xray.cli.waterfall import Style, can_draw_blocks, format_duration, render, use_color
+from tests.support.documents import nested
 
 TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
 T0 = 1700000000.0
@@ -122,6 +125,67 @@ def test_assembler_groups_documents_by_trace_id_and_sums_sizes() -> None:
     assembler.add(standalone("child", "b", "a", 0, 1), 200, now=0.0)
     (trace,) = assembler.pop_all()
     assert len(trace.documents) == 2 and trace.size == 500
+
+
+def test_assembler_reopens_a_finished_trace_for_a_late_document() -> None:
+    # Issue 10.12: the caller's segment arrives after the downstream segment was printed.
+    assembler = TraceAssembler()
+    assembler.add(top("orders", "d", 0.2, 0.8, parent_id="b" * 16), 100, now=0.0)
+    (first,) = assembler.pop_quiet(now=1.0, quiet_after=1.0)
+    assert [node.orphan for _, node in first.walk()] == [True]
+    first.mark_reported()
+    assembler.add(top("frontend", "a", 0, 1, subsegments=[doc("orders", "b", 0.1, 0.9)]),
+                  100, now=5.0)
+    (again,) = assembler.pop_quiet(now=6.0, quiet_after=1.0)
+    assert again is first and again.late_documents == 1
+    assert outline(again) == ["frontend", "  orders", "    orders"]
+    assert not any(node.orphan for _, node in again.walk())
+
+
+def test_assembler_forgets_finished_traces_after_a_while() -> None:
+    assembler = TraceAssembler(remember=60.0)
+    assembler.add(top("api", "a", 0, 1), 100, now=0.0)
+    (first,) = assembler.pop_quiet(now=1.0, quiet_after=1.0)
+    assert assembler.pop_quiet(now=61.0, quiet_after=1.0) == []
+    assembler.add(top("late", "b", 0, 1), 100, now=62.0)
+    (fresh,) = assembler.pop_all()
+    assert fresh is not first and outline(fresh) == ["late"]
+
+
+def test_assembler_remembers_a_bounded_number_of_finished_traces() -> None:
+    assembler = TraceAssembler(max_remembered=1)
+    for index in range(2):
+        trace_id = f"1-00000000-{index:024x}"
+        assembler.add(top("api", "a", 0, 1, trace_id=trace_id), 100, now=0.0)
+    first, second = assembler.pop_all()
+    assembler.add(top("late", "b", 0, 1, trace_id=first.trace_id), 100, now=1.0)
+    assembler.add(top("late", "b", 0, 1, trace_id=second.trace_id), 100, now=1.0)
+    reopened = {t.trace_id: t for t in assembler.pop_all()}
+    assert reopened[first.trace_id] is not first and reopened[second.trace_id] is second
+
+
+def test_complete_document_replaces_its_in_progress_one() -> None:
+    open_segment = {**top("api", "a", 0, 1), "in_progress": True}
+    del open_segment["end_time"]
+    trace = trace_of(open_segment, top("api", "a", 0, 1))
+    ((_, node),) = list(trace.walk())
+    assert node.end == T0 + 1 and trace.warnings() == []
+
+
+def test_in_progress_document_after_the_complete_one_is_dropped() -> None:
+    open_segment = {**top("api", "a", 0, 1), "in_progress": True}
+    del open_segment["end_time"]
+    trace = trace_of(top("api", "a", 0, 1), open_segment)
+    assert len(trace.documents) == 1 and trace.documents[0]["end_time"] == T0 + 1
+
+
+def test_deeply_nested_subsegments_are_walked_without_recursion_error() -> None:
+    # Issue 9.7: assembling and drawing recursed once per level.
+    trace = Trace(TRACE_ID)
+    trace.add(orjson.loads(nested(500)), 100, 0.0)
+    rows = list(trace.walk())
+    assert len(rows) == 501 and rows[-1][0] == 500
+    assert len(lines(trace)) == 502
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -251,3 +315,43 @@ def test_block_characters_only_where_the_encoding_has_them(
 )
 def test_duration_format(seconds: Any, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_user_annotations_and_metadata_keys_are_shown_under_the_line() -> None:
+    trace = trace_of(top("api", "a", 0, 1, user="alice",
+                         annotations={"order_id": 7, "tier": "gold", "paid": True},
+                         metadata={"default": {"cart": [1], "total": 3}, "debug": {}}))
+    assert lines(trace)[2] == (
+        '    ↳ user alice · annotations order_id=7 tier="gold" paid=true'
+        " · metadata default: cart, total; debug: (empty)"
+    )
+
+
+def test_data_line_is_indented_under_its_node_and_cut() -> None:
+    trace = trace_of(top("api", "a", 0, 1, subsegments=[
+        doc("work", "b", 0.1, 0.5, annotations={f"key{i}": "v" * 20 for i in range(20)}),
+    ]))
+    row = lines(trace)[3]
+    assert row.startswith("      ↳ annotations key0=") and row.endswith("…")
+    assert len(row) == 6 + 2 + 110
+
+
+def test_node_without_user_annotations_or_metadata_has_no_data_line() -> None:
+    assert len(lines(trace_of(top("api", "a", 0, 1)))) == 2
+
+
+def test_ascii_terminal_gets_an_ascii_separator() -> None:
+    trace = trace_of(top("api", "a", 0, 1, user="alice", annotations={"k": 1}))
+    text = render(trace, Style(color=False, blocks=False))
+    assert "\n    > user alice | annotations k=1" in text
+
+
+def test_notes_are_summed_up_under_the_waterfall_one_line_per_reason() -> None:
+    trace = Trace(TRACE_ID)
+    native = Note("in_progress false next to end_time", NATIVE)
+    trace.add(top("api", "a", 0, 1), 100, 0.0, [native, Note("color", UNKNOWN)])
+    trace.add(standalone("x", "b", "a", 0, 1), 100, 0.0, [native])
+    assert lines(trace)[-2:] == [
+        f"  ~ {NATIVE}: in_progress false next to end_time (2)",
+        f"  ~ {UNKNOWN}: color",
+    ]

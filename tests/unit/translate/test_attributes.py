@@ -1,7 +1,7 @@
 """Annotations, metadata, ``user``, span events and links (attributes concern).
 
 Most cases run ``attributes.apply`` on a minimal document so that they do not depend on
-which keys the other concerns map; a few run the whole ``translate``.
+which keys the other concerns map; a few run the whole ``to_document``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.ids import to_xray_trace_id
-from otel_xray.translate import attributes
+from otel_xray.translate import attributes, to_document
 from otel_xray.translate.attributes import (
     EVENTS_DROPPED_KEY,
     EVENTS_KEY,
@@ -57,8 +57,11 @@ def document(
     }
     if not is_segment:
         doc.update(type="subsegment", parent_id="53995c3f42cd8ad8")
+    attrs_of_span = dict(span.attributes or {})
     attributes.apply(
-        doc, span, span.attributes or {}, options, exclude=exclude, is_segment=is_segment
+        doc, attrs_of_span, span.events, span.dropped_events, span.links,
+        span.dropped_links, options, is_segment,
+        attributes.key_plan(tuple(attrs_of_span), exclude),
     )
     return assert_valid_document(doc)
 
@@ -323,10 +326,10 @@ def test_user(
 
 def test_translate_sets_user_on_segment_only(recorder: SpanRecorder) -> None:
     segment = assert_valid_document(
-        translate(recorder.span("root", attributes={"enduser.id": "alice"}), OPTIONS)
+        to_document(recorder.span("root", attributes={"enduser.id": "alice"}), OPTIONS)
     )
     child = assert_valid_document(
-        translate(recorder.span("c", parent="local", attributes={"enduser.id": "alice"}), OPTIONS)
+        to_document(recorder.span("c", parent="local", attributes={"enduser.id": "alice"}), OPTIONS)
     )
     assert segment["user"] == "alice" and "user" not in child
     assert child["metadata"]["default"]["enduser.id"] == "alice"
@@ -371,7 +374,10 @@ def test_events_dropped_by_sdk_limit_are_counted(recorder: SpanRecorder) -> None
     span.end()
     finished = recorder.spans()[-1]
     doc: Dict[str, Any] = {}
-    attributes.apply(doc, finished, {}, OPTIONS, exclude=frozenset(), is_segment=True)
+    attributes.apply(
+        doc, {}, finished.events, finished.dropped_events, finished.links,
+        finished.dropped_links, OPTIONS, True, attributes.key_plan((), frozenset()),
+    )
     assert doc["metadata"]["default"][EVENTS_DROPPED_KEY] == 2 + 128 - MAX_EVENTS
 
 
@@ -414,7 +420,7 @@ def test_links_beyond_cap_are_counted(recorder: SpanRecorder) -> None:
 
 def test_translate_carries_links_and_events(recorder: SpanRecorder) -> None:
     span = recorder.span("s", kind=SpanKind.SERVER, events=[("ready", {})], links=[Link(LINKED)])
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["links"][0]["id"] == "53995c3f42cd8ad8"
     assert doc["metadata"]["default"][EVENTS_KEY][0]["name"] == "ready"
 

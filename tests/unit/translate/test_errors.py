@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -13,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
 from otel_xray.translate.errors import (
     MAX_CHAINED,
     MAX_MESSAGE_LENGTH,
@@ -127,7 +129,7 @@ def test_error_flags(
 ) -> None:
     attributes = {} if http_status is None else {"http.status_code": http_status}
     span = recorder.span("op", kind=SpanKind.SERVER, attributes=attributes, status=span_status)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert {k: doc[k] for k in ("error", "throttle", "fault") if k in doc} == expected
 
 
@@ -402,7 +404,7 @@ def exceptions_of(doc: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def test_recorded_exception_becomes_the_cause(recorder: SpanRecorder) -> None:
     exc = catch(fail_inner)
-    doc = assert_valid_document(translate(recorder.span("op", exception=exc), OPTIONS))
+    doc = assert_valid_document(to_document(recorder.span("op", exception=exc), OPTIONS))
     assert doc["cause"]["working_directory"] == os.getcwd()
     (exception,) = exceptions_of(doc)
     assert HEX16.match(exception["id"])
@@ -416,13 +418,13 @@ def test_exception_type_is_the_recorded_qualified_name(recorder: SpanRecorder) -
     def fail() -> None:
         raise OrderError("no stock")
 
-    doc = assert_valid_document(translate(recorder.span("op", exception=catch(fail)), OPTIONS))
+    doc = assert_valid_document(to_document(recorder.span("op", exception=catch(fail)), OPTIONS))
     assert exceptions_of(doc)[0]["type"] == f"{__name__}.OrderError"
 
 
 def test_raise_from_chain_links_exception_to_its_cause(recorder: SpanRecorder) -> None:
     exc = catch(fail_with_cause)
-    doc = assert_valid_document(translate(recorder.span("op", exception=exc), OPTIONS))
+    doc = assert_valid_document(to_document(recorder.span("op", exception=exc), OPTIONS))
     outer, inner = exceptions_of(doc)
     assert outer["type"] == "KeyError" and inner["type"] == "ValueError"
     assert outer["cause"] == inner["id"] and "cause" not in inner
@@ -432,7 +434,7 @@ def test_raise_from_chain_links_exception_to_its_cause(recorder: SpanRecorder) -
 
 def test_during_handling_chain_links_exception_to_its_context(recorder: SpanRecorder) -> None:
     exc = catch(fail_during_handling)
-    doc = assert_valid_document(translate(recorder.span("op", exception=exc), OPTIONS))
+    doc = assert_valid_document(to_document(recorder.span("op", exception=exc), OPTIONS))
     outer, inner = exceptions_of(doc)
     assert (outer["type"], outer["message"]) == ("KeyError", "'missing'")
     assert (inner["type"], inner["message"]) == ("ValueError", "inner, with a comma")
@@ -455,13 +457,13 @@ def test_remote_marks_every_exception_of_outgoing_calls(
     recorder: SpanRecorder, kind: SpanKind, remote: bool
 ) -> None:
     span = recorder.span("op", kind=kind, parent="local", exception=catch(fail_with_cause))
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert [e.get("remote", False) for e in exceptions_of(doc)] == [remote, remote]
 
 
 def test_error_description_without_exception_event_gives_cause(recorder: SpanRecorder) -> None:
     span = recorder.span("op", status=Status(StatusCode.ERROR, "connection reset"))
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     (exception,) = exceptions_of(doc)
     assert exception["message"] == "connection reset" and "stack" not in exception
     assert doc["fault"] is True
@@ -469,13 +471,13 @@ def test_error_description_without_exception_event_gives_cause(recorder: SpanRec
 
 def test_error_status_without_description_has_no_cause(recorder: SpanRecorder) -> None:
     span = recorder.span("op", status=Status(StatusCode.ERROR))
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["fault"] is True and "cause" not in doc
 
 
 def test_span_without_exception_or_error_has_no_cause(recorder: SpanRecorder) -> None:
     span = recorder.span("op", events=[("retry", {"attempt": 1})])
-    assert "cause" not in assert_valid_document(translate(span, OPTIONS))
+    assert "cause" not in assert_valid_document(to_document(span, OPTIONS))
 
 
 def test_every_exception_event_becomes_an_exception(recorder: SpanRecorder) -> None:
@@ -484,7 +486,7 @@ def test_every_exception_event_becomes_an_exception(recorder: SpanRecorder) -> N
         ("log", {"message": "not an exception"}),
         ("exception", {"exception.type": "Second", "exception.message": "two"}),
     ]
-    doc = assert_valid_document(translate(recorder.span("op", events=events), OPTIONS))
+    doc = assert_valid_document(to_document(recorder.span("op", events=events), OPTIONS))
     assert [(e["type"], e["message"]) for e in exceptions_of(doc)] == [
         ("First", "one"), ("Second", "two")
     ]
@@ -492,14 +494,14 @@ def test_every_exception_event_becomes_an_exception(recorder: SpanRecorder) -> N
 
 def test_exception_event_wins_over_error_description(recorder: SpanRecorder) -> None:
     span = recorder.span("op", exception=catch(fail_inner), status=Status(StatusCode.ERROR, "x"))
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert [e["type"] for e in exceptions_of(doc)] == ["ValueError"]
 
 
 def test_frame_cap_comes_from_options(recorder: SpanRecorder) -> None:
     exc = catch(lambda: recurse(10))
     options = TranslateOptions(lambda_mode=False, max_stack_frames=3)
-    doc = assert_valid_document(translate(recorder.span("op", exception=exc), options))
+    doc = assert_valid_document(to_document(recorder.span("op", exception=exc), options))
     (exception,) = exceptions_of(doc)
     assert doc_frames(exception) == real_frames(exc)[:3]
     assert exception["truncated"] == len(real_frames(exc)) - 3
@@ -507,7 +509,7 @@ def test_frame_cap_comes_from_options(recorder: SpanRecorder) -> None:
 
 def test_exception_ids_are_unique(recorder: SpanRecorder) -> None:
     span = recorder.span("op", exception=catch(fail_three_levels))
-    ids = [e["id"] for e in exceptions_of(assert_valid_document(translate(span, OPTIONS)))]
+    ids = [e["id"] for e in exceptions_of(assert_valid_document(to_document(span, OPTIONS)))]
     assert len(ids) == 3 == len(set(ids))
     assert all(HEX16.match(i) for i in ids)
 
@@ -535,7 +537,65 @@ def test_odd_exception_attributes_give_a_valid_cause(
     recorder: SpanRecorder, attributes: Dict[str, Any]
 ) -> None:
     span = recorder.span("op", events=[("exception", attributes)])
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     (exception, *_) = exceptions_of(doc)
     assert HEX16.match(exception["id"])
     assert len(exception.get("message", "")) <= MAX_MESSAGE_LENGTH
+
+
+# --- an exception that propagated out of a child span is recorded once -------------------
+
+
+def _propagated(recorder: SpanRecorder, chained: bool) -> Dict[str, Dict[str, Any]]:
+    """Bodies by span name of 'route' > 'call', where 'call' raised and 'route' let it
+    through (or chained another exception onto it); linked as packing links them."""
+    from otel_xray.translate.errors import link_propagated
+    from otel_xray.translate.segment import translate_span
+
+    def call() -> None:
+        with recorder.tracer.start_as_current_span("call", kind=SpanKind.CLIENT):
+            raise KeyError("no such table")
+
+    with contextlib.suppress(KeyError, RuntimeError), \
+            recorder.tracer.start_as_current_span("route", kind=SpanKind.SERVER):
+        if chained:
+            try:
+                call()
+            except KeyError as error:
+                raise RuntimeError("lookup failed") from error
+        else:
+            call()
+    items = {span.name: translate_span(span, OPTIONS) for span in recorder.spans()}
+    link_propagated([items["route"]], {items["route"].span_id: [items["call"]]})
+    return {name: item.body for name, item in items.items()}
+
+
+def test_propagated_exception_is_the_childs_id(recorder: SpanRecorder) -> None:
+    bodies = _propagated(recorder, chained=False)
+    (recorded,) = bodies["call"]["cause"]["exceptions"]
+    assert recorded["remote"] is True
+    assert bodies["route"]["cause"] == recorded["id"]
+    assert bodies["route"]["fault"] is True
+
+
+def test_chained_exception_points_at_the_childs_id(recorder: SpanRecorder) -> None:
+    bodies = _propagated(recorder, chained=True)
+    (recorded,) = bodies["call"]["cause"]["exceptions"]
+    (own,) = bodies["route"]["cause"]["exceptions"]
+    assert own["type"] == "RuntimeError"
+    assert own["cause"] == recorded["id"]
+
+
+def test_other_exception_in_parent_is_kept(recorder: SpanRecorder) -> None:
+    from otel_xray.translate.errors import link_propagated
+    from otel_xray.translate.segment import translate_span
+
+    with contextlib.suppress(ValueError), \
+            recorder.tracer.start_as_current_span("route", kind=SpanKind.SERVER):
+        with contextlib.suppress(KeyError), recorder.tracer.start_as_current_span("call"):
+            raise KeyError("handled")
+        raise ValueError("another")
+    items = {span.name: translate_span(span, OPTIONS) for span in recorder.spans()}
+    link_propagated([items["route"]], {items["route"].span_id: [items["call"]]})
+    (own,) = items["route"].body["cause"]["exceptions"]
+    assert own["type"] == "ValueError"

@@ -17,7 +17,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.util.types import Attributes
 
-from otel_xray import TranslateOptions, to_xray_trace_id, translate
+from otel_xray import TranslateOptions
+from otel_xray.ids import to_xray_trace_id
+from otel_xray.translate import to_document
 from otel_xray.translate.attributes import EVENTS_DROPPED_KEY, EVENTS_KEY, LINKS_DROPPED_KEY
 from otel_xray.translate.names import clean_name
 from tests.support.helpers import (
@@ -49,7 +51,7 @@ def test_span_class_overriding_a_property_is_read_through_it() -> None:
         start_time=1_000_000_000, end_time=2_000_000_000,
     )
 
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
 
     assert doc["metadata"]["default"] == {"redacted": True}
 
@@ -62,7 +64,7 @@ def test_hand_made_span_with_plain_attributes_events_and_links() -> None:
         start_time=1_000_000_000, end_time=2_000_000_000,
     )
 
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
 
     default = doc["metadata"]["default"]
     assert (default["k"], default["n"]) == ("v", 3)
@@ -81,7 +83,7 @@ def test_span_without_attributes() -> None:
         start_time=1_000_000_000, end_time=2_000_000_000,
     )
 
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
 
     assert "metadata" not in doc
 
@@ -90,9 +92,9 @@ def test_running_span_is_translated_with_its_current_attributes() -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
     span = provider.get_tracer("t").start_span("work", attributes={"step": 1})
 
-    first = assert_valid_document(translate(span, OPTIONS))  # type: ignore[arg-type]
+    first = assert_valid_document(to_document(span, OPTIONS))  # type: ignore[arg-type]
     span.set_attribute("step", 2)
-    second = assert_valid_document(translate(span, OPTIONS))  # type: ignore[arg-type]
+    second = assert_valid_document(to_document(span, OPTIONS))  # type: ignore[arg-type]
     span.end()
 
     assert first["in_progress"] is True
@@ -109,7 +111,7 @@ def test_events_and_links_the_sdk_dropped_are_counted() -> None:
         for i in range(5):
             span.add_event(f"e{i}")
 
-    doc = assert_valid_document(translate(exporter.get_finished_spans()[0], OPTIONS))
+    doc = assert_valid_document(to_document(exporter.get_finished_spans()[0], OPTIONS))
 
     default = doc["metadata"]["default"]
     assert [event["name"] for event in default[EVENTS_KEY]] == ["e3", "e4"]
@@ -136,7 +138,7 @@ def test_annotation_keys_follow_each_spans_own_options(recorder: SpanRecorder) -
                               lambda_mode=False)
     plain = TranslateOptions(indexed_attributes=("order.id",), lambda_mode=False)
 
-    docs = [assert_valid_document(translate(span, options))
+    docs = [assert_valid_document(to_document(span, options))
             for options in (dotted, plain, dotted)]
 
     assert [doc["annotations"] for doc in docs] == [
@@ -154,7 +156,7 @@ def test_whether_a_key_is_mapped_depends_on_the_span(recorder: SpanRecorder) -> 
         attributes={"rpc.system": "grpc", "rpc.method": "Get"},
     )
 
-    docs = [assert_valid_document(translate(span, OPTIONS))
+    docs = [assert_valid_document(to_document(span, OPTIONS))
             for span in (aws_call, grpc_call, aws_call)]
 
     metadata = [doc.get("metadata", {}).get("default", {}) for doc in docs]
@@ -171,7 +173,7 @@ def test_spans_of_many_traces_each_get_their_own_trace_id() -> None:
         for i in range(1, 1500)
     ]
 
-    docs = [translate(span, OPTIONS) for span in spans]
+    docs = [to_document(span, OPTIONS) for span in spans]
 
     assert [doc["trace_id"] for doc in docs] == [
         to_xray_trace_id((i << 96) | 7) for i in range(1, 1500)
@@ -192,8 +194,34 @@ def test_segments_of_many_resources_each_get_their_own_fields() -> None:
         for resource in resources
     ]
 
-    docs: List[Dict[str, Any]] = [translate(span, OPTIONS) for span in spans * 2]
+    docs: List[Dict[str, Any]] = [to_document(span, OPTIONS) for span in spans * 2]
 
     assert [(doc["name"], doc["service"]["version"]) for doc in docs] == [
         (f"svc-{i}", f"1.{i}") for i in range(100)
     ] * 2
+
+
+def test_name_sources_follow_each_spans_kind(recorder: SpanRecorder) -> None:
+    # Same keys, in the same order: one remembered key set, one name per kind.
+    attributes = {"url.full": "https://api.example.com/v1/items"}
+    spans = [
+        recorder.span("fetch", kind=kind, parent="local", attributes=attributes)
+        for kind in (SpanKind.CLIENT, SpanKind.INTERNAL, SpanKind.CLIENT)
+    ]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    assert [doc["name"] for doc in docs] == ["api.example.com", "fetch", "api.example.com"]
+
+
+def test_metadata_follows_each_spans_own_key_order(recorder: SpanRecorder) -> None:
+    spans = [
+        recorder.span("s", parent="local", attributes=dict(pairs))
+        for pairs in ([("a", 1), ("b", 2)], [("b", 2), ("a", 1)], [("a", 1), ("b", 2)])
+    ]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    assert [list(doc["metadata"]["default"].items()) for doc in docs] == [
+        [("a", 1), ("b", 2)], [("b", 2), ("a", 1)], [("a", 1), ("b", 2)]
+    ]

@@ -18,8 +18,16 @@ from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
-from otel_xray.translate.http import MAPPED_KEYS, status_code, strip_userinfo
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
+from otel_xray.translate.http import (
+    BLOCK_KEYS,
+    MAPPED_KEYS,
+    forwarded_client,
+    status_code,
+    strip_query,
+    strip_userinfo,
+)
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -33,7 +41,7 @@ CASES = [
     # --- both generations of the basic keys
     ("old-client-keys", CLIENT,
      {"http.method": "GET", "http.url": "https://api.example.com/a?b=1", "http.status_code": 200},
-     {"request": {"method": "GET", "url": "https://api.example.com/a?b=1"},
+     {"request": {"method": "GET", "url": "https://api.example.com/a"},
       "response": {"status": 200}}),
     ("stable-client-keys", CLIENT,
      {"http.request.method": "POST", "url.full": "https://api.example.com/a",
@@ -50,17 +58,17 @@ CASES = [
     # --- user-info never sent
     ("user-info-stripped-from-url-full", CLIENT,
      {"url.full": "https://user:secret@api.example.com/a?b=c"},
-     {"request": {"url": "https://api.example.com/a?b=c"}}),
+     {"request": {"url": "https://api.example.com/a"}}),
     ("user-info-stripped-from-http-url", CLIENT,
      {"http.url": "http://REDACTED:REDACTED@api.example.com"},
      {"request": {"url": "http://api.example.com"}}),
     ("at-sign-in-path-kept", CLIENT, {"url.full": "https://h/users/a@b.c?x=@"},
-     {"request": {"url": "https://h/users/a@b.c?x=@"}}),
+     {"request": {"url": "https://h/users/a@b.c"}}),
     # --- URL rebuilt on the server side
     ("server-old-parts-with-host-header-port", SERVER,
      {"http.method": "GET", "http.scheme": "http", "http.host": "shop.example.com:8080",
       "net.host.port": 8080, "http.target": "/cart?id=3"},
-     {"request": {"method": "GET", "url": "http://shop.example.com:8080/cart?id=3"}}),
+     {"request": {"method": "GET", "url": "http://shop.example.com:8080/cart"}}),
     ("server-host-header-without-port-gets-no-socket-port", SERVER,
      {"http.method": "GET", "http.scheme": "https", "http.host": "shop.example.com",
       "net.host.port": 8000, "http.target": "/"},
@@ -68,7 +76,7 @@ CASES = [
     ("server-stable-parts", SERVER,
      {"http.request.method": "GET", "url.scheme": "https", "server.address": "api.example.com",
       "server.port": 8443, "url.path": "/a", "url.query": "b=1"},
-     {"request": {"method": "GET", "url": "https://api.example.com:8443/a?b=1"}}),
+     {"request": {"method": "GET", "url": "https://api.example.com:8443/a"}}),
     ("server-address-with-port-from-wsgi", SERVER,
      {"http.request.method": "GET", "url.scheme": "http", "server.address": "127.0.0.1:5000",
       "server.port": 5000, "url.path": "/"},
@@ -91,7 +99,7 @@ CASES = [
      {"request": {"method": "GET", "url": "https://h/"}}),
     ("relative-target-gets-slash", SERVER,
      {"http.method": "GET", "http.host": "h", "http.target": "x?y"},
-     {"request": {"method": "GET", "url": "http://h/x?y"}}),
+     {"request": {"method": "GET", "url": "http://h/x"}}),
     ("absolute-form-target-used-as-url", SERVER,
      {"http.method": "GET", "http.host": "proxy", "http.target": "http://u:p@origin/x"},
      {"request": {"method": "GET", "url": "http://origin/x"}}),
@@ -190,7 +198,7 @@ def test_http_block(
 ) -> None:
     parent = "local" if kind is CLIENT else None
     span = recorder.span("op", kind=kind, attributes=attributes, parent=parent)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["http"] == expected
 
 
@@ -209,12 +217,12 @@ def test_span_without_http_information_has_no_http_block(
     recorder: SpanRecorder, attributes: Dict[str, Any]
 ) -> None:
     span = recorder.span("op", kind=SERVER, attributes=attributes)
-    assert "http" not in assert_valid_document(translate(span, OPTIONS))
+    assert "http" not in assert_valid_document(to_document(span, OPTIONS))
 
 
 def test_forwarded_client_ip_not_flagged_on_subsegment(recorder: SpanRecorder) -> None:
     span = recorder.span("op", parent="local", attributes={"http.client_ip": "203.0.113.9"})
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["type"] == "subsegment"
     assert doc["http"] == {"request": {"client_ip": "203.0.113.9"}}
 
@@ -222,7 +230,7 @@ def test_forwarded_client_ip_not_flagged_on_subsegment(recorder: SpanRecorder) -
 def test_user_info_never_reaches_metadata(recorder: SpanRecorder) -> None:
     attributes = {"url.full": "https://u:secret@h/", "http.url": "https://u:secret@h/"}
     span = recorder.span("op", kind=CLIENT, parent="local", attributes=attributes)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert "secret" not in str(doc)
     assert {"url.full", "http.url"} <= MAPPED_KEYS
 
@@ -321,12 +329,12 @@ def test_real_requests_client_span(
         response = requests.get(http_server + path, timeout=10)
     assert response.status_code == status
     client = next(s for s in recorder.spans() if s.kind is SpanKind.CLIENT)
-    doc = assert_valid_document(translate(client, OPTIONS))
+    doc = assert_valid_document(to_document(client, OPTIONS))
     assert doc["type"] == "subsegment" and doc["namespace"] == "remote"
     assert doc["name"] == "127.0.0.1"
     assert doc["http"]["request"] == {
         "method": "GET",
-        "url": http_server + path,
+        "url": http_server + path.partition("?")[0],
         "user_agent": requests.utils.default_user_agent(),
     }
     assert doc["http"]["response"]["status"] == status
@@ -358,18 +366,41 @@ def test_real_flask_server_span(recorder: SpanRecorder, flask_app: Flask) -> Non
     )
     assert response.status_code == 200
     (server,) = [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
-    doc = assert_valid_document(translate(server, OPTIONS))
+    doc = assert_valid_document(to_document(server, OPTIONS))
     assert "type" not in doc
     assert doc["name"] == "test-service"
     assert doc["http"] == {
         "request": {
             "method": "GET",
-            "url": "http://localhost/items/7?full=1",
+            "url": "http://localhost/items/7",
             "user_agent": "pytest-agent/1",
             "client_ip": "127.0.0.1",
         },
         "response": {"status": 200},
     }
+
+
+def test_real_flask_server_span_repeats_no_http_key_in_metadata(
+    recorder: SpanRecorder, flask_app: Flask
+) -> None:
+    flask_app.test_client().get("/items/7?token=secret", headers={"User-Agent": "agent/1"})
+    (server,) = [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
+    doc = assert_valid_document(to_document(server, OPTIONS))
+    default = doc.get("metadata", {}).get("default", {})
+    assert not BLOCK_KEYS & set(default), default
+    assert "secret" not in str(doc)
+
+
+def test_real_flask_server_span_client_ip_from_captured_forwarded_for(
+    recorder: SpanRecorder, flask_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
+    monkeypatch.setenv(capture, "X-Forwarded-For")
+    flask_app.test_client().get("/items/7", headers={"X-Forwarded-For": "203.0.113.7"})
+    (server,) = [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
+    doc = assert_valid_document(to_document(server, OPTIONS))
+    request = doc["http"]["request"]
+    assert (request["client_ip"], request["x_forwarded_for"]) == ("203.0.113.7", True)
 
 
 def test_real_flask_unhandled_exception_is_a_fault_with_cause(
@@ -378,7 +409,7 @@ def test_real_flask_unhandled_exception_is_a_fault_with_cause(
     response = flask_app.test_client().get("/boom")
     assert response.status_code == 500
     (server,) = [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
-    doc = assert_valid_document(translate(server, OPTIONS))
+    doc = assert_valid_document(to_document(server, OPTIONS))
     assert doc["fault"] is True and "error" not in doc
     assert doc["http"]["response"]["status"] == 500
     (exception,) = doc["cause"]["exceptions"]
@@ -386,3 +417,45 @@ def test_real_flask_unhandled_exception_is_a_fault_with_cause(
     assert exception["message"] == "boom, it broke"
     assert exception["stack"][0]["label"] == "boom"
     assert exception["stack"][0]["path"] == __file__
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    pytest.param("https://h/a?b=1", "https://h/a", id="query"),
+    pytest.param("https://h/a#frag", "https://h/a", id="fragment"),
+    pytest.param("https://h/a?X-Amz-Signature=abc#f", "https://h/a", id="presigned"),
+    pytest.param("https://h/a", "https://h/a", id="none"),
+])
+def test_strip_query(url: str, expected: str) -> None:
+    assert strip_query(url) == expected
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    pytest.param(("203.0.113.7",), "203.0.113.7", id="captured-list"),
+    pytest.param(("203.0.113.7, 10.0.0.2",), "203.0.113.7", id="chain-leftmost"),
+    pytest.param(" 203.0.113.7 ", "203.0.113.7", id="text"),
+    pytest.param((), None, id="empty-list"),
+    pytest.param((" ",), None, id="blank"),
+    pytest.param(7, None, id="not-text"),
+])
+def test_forwarded_client(header: object, expected: Optional[str]) -> None:
+    assert forwarded_client(header) == expected
+
+
+def test_forwarded_for_header_wins_over_socket_peer(recorder: SpanRecorder) -> None:
+    span = recorder.span("op", kind=SERVER, attributes={
+        "http.method": "GET", "net.peer.ip": "10.0.0.1",
+        "http.request.header.x_forwarded_for": ("203.0.113.7",),
+    })
+    doc = assert_valid_document(to_document(span, OPTIONS))
+    assert doc["http"]["request"] == {
+        "method": "GET", "client_ip": "203.0.113.7", "x_forwarded_for": True,
+    }
+    assert "metadata" not in doc
+
+
+def test_http_keys_stay_in_metadata_on_a_span_without_http_request(
+    recorder: SpanRecorder,
+) -> None:
+    span = recorder.span("op", parent="local", attributes={"net.peer.port": 5432})
+    doc = to_document(span, OPTIONS)
+    assert doc["metadata"]["default"] == {"net.peer.port": 5432}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 from hypothesis import given
@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
 from otel_xray.translate.names import FALLBACK_NAME, MAX_NAME_LENGTH, clean_name
 from tests.support.helpers import SCHEMA, SpanRecorder, assert_valid_document
 
@@ -111,12 +112,12 @@ def test_subsegment_name(
     recorder: SpanRecorder, kind: SpanKind, attributes: Dict[str, Any], expected: str
 ) -> None:
     span = recorder.span("span-name", kind=kind, parent="local", attributes=attributes)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["name"] == expected
 
 
 def test_span_name_without_valid_characters_gets_fallback(recorder: SpanRecorder) -> None:
-    doc = assert_valid_document(translate(recorder.span("{}", parent="local"), OPTIONS))
+    doc = assert_valid_document(to_document(recorder.span("{}", parent="local"), OPTIONS))
     assert doc["name"] == FALLBACK_NAME
 
 
@@ -140,7 +141,7 @@ ROOT_CASES = [
      {"http.host": "shop.example.com:8080"}, "shop.example.com"),
     ("default-service-server-falls-back-to-server-address", SDK_DEFAULT, SpanKind.SERVER,
      {"server.address": "shop.example.com"}, "shop.example.com"),
-    ("default-service-kept-without-better-source", SDK_DEFAULT, SpanKind.INTERNAL,
+    ("default-service-kept-without-better-source", SDK_DEFAULT, SpanKind.CONSUMER,
      {"server.address": "x"}, "unknown_service:python"),
     ("bare-default-service-kept", {"service.name": "unknown_service"}, SpanKind.SERVER,
      {}, "unknown_service"),
@@ -157,7 +158,7 @@ def test_segment_name(
 ) -> None:
     recorder = SpanRecorder(resource=Resource(resource_attrs))
     span = recorder.span("GET /items", kind=kind, attributes=attributes)
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert "type" not in doc
     assert doc["name"] == expected
 
@@ -165,13 +166,13 @@ def test_segment_name(
 def test_root_with_remote_parent_is_named_after_service(recorder: SpanRecorder) -> None:
     span = recorder.span("GET /", kind=SpanKind.CLIENT, parent="remote",
                          attributes={"peer.service": "other"})
-    assert translate(span, OPTIONS)["name"] == "test-service"
+    assert to_document(span, OPTIONS)["name"] == "test-service"
 
 
 def test_server_span_nested_in_lambda_is_named_after_service(recorder: SpanRecorder) -> None:
     span = recorder.span("GET /", kind=SpanKind.SERVER, parent="local",
                          attributes={"http.host": "h"})
-    doc = assert_valid_document(translate(span, TranslateOptions(lambda_mode=True)))
+    doc = assert_valid_document(to_document(span, TranslateOptions(lambda_mode=True)))
     assert doc["type"] == "subsegment"
     assert doc["name"] == "test-service"
 
@@ -189,4 +190,48 @@ def test_database_call_without_name_or_host_is_named_after_the_system(
     recorder: SpanRecorder, attributes: Dict[str, Any], expected: str
 ) -> None:
     span = recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local", attributes=attributes)
-    assert assert_valid_document(translate(span, OPTIONS))["name"] == expected
+    assert assert_valid_document(to_document(span, OPTIONS))["name"] == expected
+
+
+@pytest.mark.parametrize(("kind", "parent", "attributes", "expected"), [
+    pytest.param(SpanKind.INTERNAL, None, {}, "hourly-sync", id="internal-root"),
+    pytest.param(SpanKind.INTERNAL, "remote", {}, "hourly-sync", id="internal-remote-parent"),
+    pytest.param(SpanKind.INTERNAL, None, {"http.method": "GET"}, "test-service",
+                 id="internal-with-http-is-a-request"),
+    pytest.param(SpanKind.SERVER, None, {}, "test-service", id="server"),
+    pytest.param(SpanKind.CONSUMER, None, {}, "test-service", id="consumer"),
+])
+def test_operation_root_named_after_span(
+    recorder: SpanRecorder, kind: SpanKind, parent: Optional[str],
+    attributes: Dict[str, Any], expected: str,
+) -> None:
+    span = recorder.span("hourly-sync", kind=kind, parent=parent, attributes=attributes)
+    doc = assert_valid_document(to_document(span, OPTIONS))
+    assert doc["name"] == expected
+    assert "annotations" not in doc
+
+
+def test_operation_root_named_after_service_keeps_span_name_as_annotation(
+    recorder: SpanRecorder,
+) -> None:
+    span = recorder.span("hourly-sync")
+    options = TranslateOptions(lambda_mode=False, internal_root_name="service")
+    doc = assert_valid_document(to_document(span, options))
+    assert doc["name"] == "test-service"
+    assert doc["annotations"] == {"operation": "hourly-sync"}
+
+
+def test_operation_child_span_is_not_renamed(recorder: SpanRecorder) -> None:
+    span = recorder.span("step", parent="local")
+    assert to_document(span, OPTIONS)["name"] == "step"
+
+
+def test_internal_root_name_from_env() -> None:
+    env = {"OTEL_EXPORTER_XRAY_INTERNAL_ROOT_NAME": "Service"}
+    assert TranslateOptions.from_env(env).internal_root_name == "service"
+    bad = {"OTEL_EXPORTER_XRAY_INTERNAL_ROOT_NAME": "job"}
+    assert TranslateOptions.from_env(bad).internal_root_name == "span"
+
+
+def test_invalid_internal_root_name_argument_falls_back_to_span() -> None:
+    assert TranslateOptions(internal_root_name="job").internal_root_name == "span"

@@ -37,7 +37,8 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
 from tests.support.helpers import assert_valid_document
 
 # --- generated values ------------------------------------------------------------------
@@ -300,4 +301,4 @@ def test_translate_never_raises_and_yields_a_valid_document(
 ) -> None:
     with sdk_logs_silenced():
         span = make_span(case)
-    assert_valid_document(translate(span, options))
+    assert_valid_document(to_document(span, options))

@@ -9,8 +9,9 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
 from otel_xray.translate import resource as resource_fields
+from otel_xray.translate import to_document
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -34,19 +35,16 @@ def _resource_keys(doc: Dict[str, Any]) -> List[str]:
 def _segment(attributes: Dict[str, Any], options: TranslateOptions = OPTIONS) -> Dict[str, Any]:
     recorder = SpanRecorder(resource=Resource.create(attributes))
     span = recorder.span("GET /", kind=SpanKind.SERVER)
-    return assert_valid_document(translate(span, options))
+    return assert_valid_document(to_document(span, options))
 
 
 ORIGIN_CASES = [
     pytest.param({**AWS, "cloud.platform": "aws_ec2"}, "AWS::EC2::Instance", id="ec2"),
     pytest.param({**ECS_TASK}, "AWS::ECS::Container", id="ecs-without-launch-type"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "ec2"}, "AWS::ECS::EC2", id="ecs-on-ec2"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "fargate"}, "AWS::ECS::Fargate",
-                 id="ecs-on-fargate"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "FARGATE"}, "AWS::ECS::Fargate",
-                 id="ecs-launch-type-any-case"),
-    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "external"}, "AWS::ECS::Container",
-                 id="ecs-other-launch-type"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "ec2"}, "AWS::ECS::Container",
+                 id="ecs-on-ec2-named-as-the-native-sdk"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "fargate"}, "AWS::ECS::Container",
+                 id="ecs-on-fargate-named-as-the-native-sdk"),
     pytest.param({**AWS, "cloud.platform": "aws_eks"}, "AWS::EKS::Container", id="eks"),
     pytest.param({**AWS, "cloud.platform": "aws_elastic_beanstalk"},
                  "AWS::ElasticBeanstalk::Environment", id="elastic-beanstalk"),
@@ -67,6 +65,47 @@ ORIGIN_CASES = [
 @pytest.mark.parametrize(("attributes", "origin"), ORIGIN_CASES)
 def test_origin_from_cloud_platform(attributes: Dict[str, Any], origin: Optional[str]) -> None:
     assert _segment(attributes).get("origin") == origin
+
+
+LAUNCH_TYPE = TranslateOptions(lambda_mode=False, ecs_origin="launch_type")
+
+
+@pytest.mark.parametrize(("attributes", "origin"), [
+    pytest.param({**ECS_TASK}, "AWS::ECS::Container", id="ecs-without-launch-type"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "ec2"}, "AWS::ECS::EC2", id="ecs-on-ec2"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "fargate"}, "AWS::ECS::Fargate",
+                 id="ecs-on-fargate"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "FARGATE"}, "AWS::ECS::Fargate",
+                 id="ecs-launch-type-any-case"),
+    pytest.param({**ECS_TASK, "aws.ecs.launchtype": "external"}, "AWS::ECS::Container",
+                 id="ecs-other-launch-type"),
+])
+def test_ecs_origin_by_launch_type_when_chosen(
+    attributes: Dict[str, Any], origin: Optional[str]
+) -> None:
+    assert _segment(attributes, LAUNCH_TYPE).get("origin") == origin
+
+
+def test_ecs_origin_from_env() -> None:
+    env = {"OTEL_EXPORTER_XRAY_ECS_ORIGIN": "launch_type"}
+    assert TranslateOptions.from_env(env).ecs_origin == "launch_type"
+    assert TranslateOptions.from_env({"OTEL_EXPORTER_XRAY_ECS_ORIGIN": "x"}).ecs_origin == (
+        "container"
+    )
+
+
+@pytest.mark.parametrize(("attributes", "service"), [
+    pytest.param({"process.runtime.name": "cpython", "process.runtime.version": "3.12.1"},
+                 {"runtime": "CPython", "runtime_version": "3.12.1"}, id="process-detector"),
+    pytest.param({"process.runtime.name": "CPython", "process.runtime.version": "3.9.0",
+                  "service.version": "1.2"},
+                 {"version": "1.2", "runtime": "CPython", "runtime_version": "3.9.0"},
+                 id="with-version"),
+    pytest.param({"process.runtime.name": "graalpy"}, {"runtime": "graalpy"}, id="other"),
+    pytest.param({"process.runtime.version": "3.9.0"}, None, id="version-without-name"),
+])
+def test_service_runtime(attributes: Dict[str, Any], service: Optional[Dict[str, Any]]) -> None:
+    assert _segment(attributes).get("service") == service
 
 
 BLOCK_CASES = [
@@ -107,6 +146,18 @@ BLOCK_CASES = [
         {"version_label": "v7"},
         id="beanstalk-without-deployment-number",  # the SDK's service.instance.id is a UUID
     ),
+    *[
+        pytest.param(
+            {**AWS, "cloud.platform": "aws_elastic_beanstalk", "service.version": "v7",
+             "service.instance.id": instance_id},
+            "elastic_beanstalk",
+            {"version_label": "v7"},
+            id=f"beanstalk-without-deployment-number-from-{label}",
+        )
+        for label, instance_id in [
+            ("non-ascii-digit", "\u00b2"), ("int-beyond-json", 10**30), ("negative-int", -4),
+        ]
+    ],
 ]
 
 
@@ -242,7 +293,7 @@ def test_subsegment_gets_no_resource_fields() -> None:
     options = TranslateOptions(lambda_mode=False, resource_metadata=True, log_group_names=("/a",))
     recorder = SpanRecorder(resource=Resource.create({**AWS, "cloud.platform": "aws_ec2",
                                                       "service.version": "1"}))
-    doc = assert_valid_document(translate(recorder.span("child", parent="local"), options))
+    doc = assert_valid_document(to_document(recorder.span("child", parent="local"), options))
     assert not {"origin", "service", "aws"} & doc.keys()
     assert not _resource_keys(doc)
 

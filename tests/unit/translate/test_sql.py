@@ -10,8 +10,8 @@ import pytest
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 from opentelemetry.trace import SpanKind
 
-from otel_xray import TranslateOptions, translate
-from otel_xray.translate import sql
+from otel_xray import TranslateOptions
+from otel_xray.translate import sql, to_document
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -20,7 +20,7 @@ SECRET = "s3cr3t-Pa55"
 
 def _doc(recorder: SpanRecorder, attributes: Dict[str, Any]) -> Dict[str, Any]:
     span = recorder.span("query", kind=SpanKind.CLIENT, parent="local", attributes=attributes)
-    return assert_valid_document(translate(span, OPTIONS))
+    return assert_valid_document(to_document(span, OPTIONS))
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ def test_real_sqlite3_query_becomes_sql_subsegment(sqlite_recorder: SpanRecorder
         finally:
             connection.close()
     query = next(s for s in sqlite_recorder.spans() if s.name == "SELECT")
-    doc = assert_valid_document(translate(query, OPTIONS))
+    doc = assert_valid_document(to_document(query, OPTIONS))
     assert doc["type"] == "subsegment"
     assert doc["namespace"] == "remote"
     assert doc["sql"] == {

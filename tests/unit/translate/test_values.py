@@ -10,7 +10,8 @@ from typing import Any, Dict
 import orjson
 import pytest
 
-from otel_xray import TranslateOptions, translate
+from otel_xray import TranslateOptions
+from otel_xray.translate import to_document
 from otel_xray.translate.limits import MAX_DEPTH, MAX_ITEMS, MAX_STRING_LENGTH, TRUNCATION_MARKER
 from otel_xray.translate.values import SAFE_DEPTH, json_safe, to_json_value
 from tests.support.helpers import SpanRecorder, assert_valid_document
@@ -165,7 +166,7 @@ def test_attribute_value_in_document_is_strict_json(
     span = recorder.span("s", attributes={"app.value": value})
     if type((span.attributes or {}).get("app.value")) is not type(value):
         pytest.skip(f"this SDK does not keep {type(value).__name__} attribute values")
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["metadata"]["default"]["app.value"] == expected
 
 
@@ -173,7 +174,7 @@ def test_attribute_key_with_lone_surrogate_is_cleaned_in_metadata(
     recorder: SpanRecorder,
 ) -> None:
     span = recorder.span("s", attributes={"app.\udc00key": 1})
-    doc = assert_valid_document(translate(span, OPTIONS))
+    doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["metadata"]["default"] == {"app.\ufffdkey": 1}
 
 

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 
-from .propagation import root_only_decision, sampling_undecided
+from ..propagation import root_only_decision, sampling_undecided
 
 __all__ = ["XRayParentBased"]
 

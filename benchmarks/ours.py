@@ -1,0 +1,58 @@
+"""The code under test, built through otel-xray's public API only.
+
+This is the one module of the benchmarks that touches otel-xray (besides the X-Ray id
+generator of :mod:`benchmarks.workload`): the internals may move, the public names do not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
+
+import otel_xray
+from benchmarks.workload import ANNOTATION_KEYS
+
+#: The translation options of every benchmark: the workload's annotations, no Lambda.
+OPTIONS = otel_xray.TranslateOptions(indexed_attributes=ANNOTATION_KEYS, lambda_mode=False)
+
+#: A limit so large that nothing is exported before a flush: the "deferred" variants.
+NEVER = 10**7
+
+
+def processor(address: str, *, deferred: bool = False) -> SpanProcessor:
+    """``XRaySpanProcessor`` + ``UdpEmitter(address)``; ``deferred``: export only on flush."""
+    limits: Dict[str, Any] = {}
+    if deferred:
+        limits = {"max_queue_size": NEVER, "max_export_batch_size": NEVER,
+                  "schedule_delay_millis": NEVER}
+    made: SpanProcessor = otel_xray.XRaySpanProcessor(
+        otel_xray.UdpEmitter(address), options=OPTIONS, **limits)
+    return made
+
+
+def exporter(address: str) -> SpanExporter:
+    """``XRaySpanExporter`` + ``UdpEmitter(address)``."""
+    made: SpanExporter = otel_xray.XRaySpanExporter(otel_xray.UdpEmitter(address),
+                                                    options=OPTIONS)
+    return made
+
+
+def _counter(stats: Dict[str, int], name: str) -> int:
+    return int(stats.get(name, 0))
+
+
+def sent(made: Any) -> int:
+    """Spans ``made`` (our processor or exporter) reported delivered."""
+    return _counter(made.stats(), "spans_sent")
+
+
+def dropped(made: Any) -> int:
+    """Spans ``made`` (our processor or exporter) dropped, for any reason."""
+    return _counter(made.stats(), "spans_dropped")
+
+
+def queued(made: Any) -> int:
+    """Spans waiting in our processor's queue."""
+    return _counter(made.stats(), "spans_queued")

@@ -1,0 +1,1 @@
+"""One benchmark scenario per module; each defines ``measure(ctx) -> ScenarioResult``."""

@@ -1,0 +1,103 @@
+"""Export throughput: spans per CPU second from finished spans to datagrams sent.
+
+Every pass gets fresh spans (made outside the clocks), cut into batches as
+``BatchSpanProcessor`` would, through ``XRaySpanExporter.export`` (batches of 512, BSP's
+default, and of 10), the touch floor (batches of 512) and ADOT's ``OTLPUdpSpanExporter``
+(batches of 10, ADOT's own setting, and 100). CPU is the calling thread's. The
+``XRaySpanProcessor`` gets the spans with ``on_end``, 1,000 at a time, each chunk followed by
+``force_flush`` (nothing dropped for overflow); only the CPU of the threads it started (its
+worker) is counted.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Tuple
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from benchmarks import ours
+from benchmarks.context import Context, ScenarioResult, add_timing, new_result
+from benchmarks.peers import ADOT_BATCH, ADOT_BIG_BATCH, ADOT_MISSING, BSP_BATCH, TouchFloorExporter
+from benchmarks.setups import export_in_batches, hand_over
+from benchmarks.timing import NewThreadsCpu, Pass, clock, interleaved
+from benchmarks.workload import SPANS_PER_TRACE, finished_spans
+
+ORDER = 10
+
+
+def measure(ctx: Context) -> ScenarioResult:
+    result = new_result("export throughput (spans per CPU second of the exporting thread)")
+    sink = ctx.sink
+    traces = ctx.size.traces
+    exporters: Dict[str, Tuple[str, SpanExporter, int]] = {
+        f"xray_exporter_{BSP_BATCH}": (
+            f"XRaySpanExporter, batches of {BSP_BATCH}", ours.exporter(sink.address), BSP_BATCH),
+        f"xray_exporter_{ADOT_BATCH}": (
+            f"XRaySpanExporter, batches of {ADOT_BATCH}", ours.exporter(sink.address),
+            ADOT_BATCH),
+        f"touch_floor_{BSP_BATCH}": (
+            f"touch floor (ids, times, attributes; nest; one dumps + send per trace), "
+            f"batches of {BSP_BATCH}", TouchFloorExporter(sink.address), BSP_BATCH),
+    }
+    for size in (ADOT_BATCH, ADOT_BIG_BATCH):
+        adot = ctx.peers.adot_exporter(sink.address)
+        if adot is not None:
+            exporters[f"adot_{size}"] = (f"ADOT OTLPUdpSpanExporter, batches of {size}", adot,
+                                         size)
+    if ctx.peers.adot is None:
+        result["missing"].append(ADOT_MISSING)
+
+    def exporter_pass(exporter: SpanExporter, size: int) -> Pass:
+        def run() -> Tuple[float, float]:
+            spans = finished_spans(traces)
+            sink.reset()
+            with clock() as t:
+                export_in_batches(exporter, spans, size)
+            sink.settle()
+            return t[0], t[1]
+
+        return run
+
+    passes: Dict[str, Pass] = {key: exporter_pass(exporter, size)
+                               for key, (_, exporter, size) in exporters.items()}
+    worker, worker_notes, stop_worker = _processor_worker(ctx)
+    passes["xray_processor_worker"] = worker
+    labels = {key: label for key, (label, _, _) in exporters.items()}
+    labels["xray_processor_worker"] = "XRaySpanProcessor worker thread"
+    for key, cpu_wall in interleaved(ctx.size.reps, passes).items():
+        notes = worker_notes() if key == "xray_processor_worker" else []
+        add_timing(result, key, labels[key], traces * SPANS_PER_TRACE, cpu_wall, notes)
+    for _, exporter, _ in exporters.values():
+        exporter.shutdown()
+    stop_worker()
+    return result
+
+
+def _processor_worker(ctx: Context) -> Tuple[Pass, Callable[[], List[str]], Callable[[], None]]:
+    """XRaySpanProcessor fed finished spans; the CPU of its own threads only.
+
+    Returns the pass, a function giving its notes, and a function that shuts it down.
+    """
+    threads = NewThreadsCpu()
+    processor = ours.processor(ctx.sink.address)
+
+    def run() -> Tuple[float, float]:
+        spans = finished_spans(ctx.size.traces)
+        ctx.sink.reset()
+        before = threads.sample()
+        with clock() as t:
+            hand_over(processor, spans, between=threads.sample)  # notice a lazy worker
+        used = threads.used_since(before)
+        ctx.sink.settle()
+        return used, t[1]
+
+    def notes() -> List[str]:
+        out = [f"{threads.count} processor thread(s)"]
+        if threads.count == 0:
+            out.append("no worker thread found: CPU is 0")
+        lost = ours.dropped(processor)
+        if lost:
+            out.append(f"{lost:,} spans dropped")
+        return out
+
+    return run, notes, processor.shutdown

@@ -1,0 +1,236 @@
+"""The export chain shared by the processor and the exporter: translate -> pack -> send -> count.
+
+:class:`Pipeline` owns the emitter and the counters. Everything it runs is guarded: a span
+that cannot be translated, a packing bug, an emitter that raises or answers nonsense, each
+ends up counted under ``spans_dropped.<reason>`` -- every span handed to it is counted
+exactly once as sent or as dropped. The emitter runs under OpenTelemetry's
+suppress-instrumentation key, so an instrumented client inside it (botocore for the X-Ray
+API, urllib for the daemon's TCP proxy) records no spans of our own exports.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import ReadableSpan
+
+from ._diag import Counters, RateLimitedLog
+from .config import TranslateOptions
+from .emit import Emitter
+from .emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
+from .packing import MIN_DOCUMENT_BYTES, Packed, pack
+from .translate.segment import Translated, translate_span
+
+__all__ = ["Pipeline", "default_emitter", "suppressed"]
+
+_log = logging.getLogger("otel_xray.pipeline")
+
+#: Counters every ``stats()`` reports, 0 until something happens.
+_STATS = (
+    "spans_received", "spans_unsampled", "spans_sent", "documents_sent", "bytes_sent",
+    "documents_failed", "documents_split", "spans_trimmed", "annotations_moved",
+    "spans_dropped", "spans_dropped.translate_error", "spans_dropped.send_failed",
+    "spans_dropped.invalid_emitter_result", "spans_dropped.shutdown", "spans_dropped.internal",
+)
+_DROPPED_PREFIX = "spans_dropped."
+
+# The key OpenTelemetry's instrumentations check before recording (the SDK's batch
+# processor sets it around every export).
+_SUPPRESS_KEY = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
+
+
+class suppressed:
+    """``with suppressed():`` -- instrumentations record nothing in this block."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
+
+    def __exit__(self, *exc: object) -> None:
+        otel_context.detach(self._token)
+
+
+def default_emitter() -> Emitter:
+    """The emitter ``OTEL_EXPORTER_XRAY_TRANSPORT`` names (default: a
+    :class:`~otel_xray.emit.udp.UdpEmitter`) for ``AWS_XRAY_DAEMON_ADDRESS``."""
+    from .emit.transport import transport_emitter
+
+    return transport_emitter()
+
+
+class Pipeline:
+    """Translate spans, pack them into documents, send them through ``emitter``, count.
+
+    ``emitter``: where documents go; its ``max_document_bytes`` bounds every document
+    (``ValueError`` here when packing cannot honour it). ``options``: how spans translate.
+    """
+
+    def __init__(self, emitter: Emitter, options: TranslateOptions) -> None:
+        self.emitter = emitter
+        self.options = options
+        self.max_document_bytes = _document_limit(emitter)
+        self.counters = Counters()
+        self.diag = RateLimitedLog(_log)
+
+    def reset_counters(self) -> None:
+        """Fresh counters and log state (a forked child starts its own)."""
+        self.counters = Counters()
+        self.diag = RateLimitedLog(_log)
+
+    def translate(self, span: ReadableSpan) -> Optional[Translated]:
+        """The span translated for packing, or ``None`` (counted, logged) when it cannot be."""
+        try:
+            item = translate_span(span, self.options)
+            if not item.body:
+                raise ValueError(f"span {item.span_id} has an empty document body")
+            return item
+        except Exception as exc:
+            self._translate_error(getattr(span, "name", "?"), exc)
+            return None
+
+    def send(self, items: Sequence[Translated]) -> bool:
+        """Pack ``items`` into documents and send them in one emitter call.
+
+        Returns whether every span was delivered; what was not is counted by reason.
+        """
+        if not items:
+            return True
+        packed = self._pack(items)
+        packed_spans = sum(item.spans for item in packed)
+        lost = len(items) - packed_spans  # counted by _pack as translate errors
+        return self._deliver(packed) and lost == 0
+
+    def stats(self, extra: Optional[Dict[str, int]] = None) -> Dict[str, int]:
+        """Every counter (0 when nothing happened), ``spans_dropped`` as the total of its
+        reasons, the ``extra`` values, and the emitter's counters as ``emitter.<key>``."""
+        stats = dict.fromkeys(_STATS, 0)
+        stats.update(self.counters.snapshot())
+        if extra:
+            stats.update(extra)
+        stats["spans_dropped"] = sum(
+            value for key, value in stats.items() if key.startswith(_DROPPED_PREFIX)
+        )
+        try:
+            emitter_stats: Dict[str, Any] = dict(self.emitter.stats())
+        except Exception:
+            emitter_stats = {}
+        for key, value in emitter_stats.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                stats["emitter." + key] = value
+        return stats
+
+    def close_emitter(self) -> None:
+        try:
+            self.emitter.close()
+        except Exception:
+            self.diag.error("emitter", "closing emitter %r failed", self.emitter, exc_info=True)
+
+    # -- stages ------------------------------------------------------------------------
+
+    def _pack(self, items: Sequence[Translated]) -> List[Packed]:
+        failed: List[Any] = []
+        try:
+            packed = pack(
+                items, max_document_bytes=self.max_document_bytes, counters=self.counters,
+                failed=failed,
+            )
+        except Exception:
+            # A packing bug must not lose the batch: each span fits a document on its own.
+            self.diag.error(
+                "pack", "packing %d spans failed; sending them one by one", len(items),
+                exc_info=True,
+            )
+            return self._pack_one_by_one(items)
+        for item, exc in failed:
+            self._translate_error(item.body.get("name", "?"), exc)
+        return packed
+
+    def _pack_one_by_one(self, items: Sequence[Translated]) -> List[Packed]:
+        packed: List[Packed] = []
+        for item in items:
+            try:
+                packed.extend(
+                    pack(
+                        [item], max_document_bytes=self.max_document_bytes,
+                        counters=self.counters,
+                    )
+                )
+            except Exception as exc:
+                self._translate_error(item.body.get("name", "?"), exc)
+        return packed
+
+    def _deliver(self, packed: Sequence[Packed]) -> bool:
+        """Send the documents in one emitter call and count what each one carried."""
+        if not packed:
+            return True
+        documents = [item.document for item in packed]
+        try:
+            with suppressed():
+                result = self.emitter.send(documents)
+        except Exception:  # emitters must not raise; a broken one must not stop export
+            self.diag.error("emitter", "emitter %r raised while sending", self.emitter,
+                            exc_info=True)
+            result = [False] * len(documents)
+        flags = _delivery_flags(result, len(documents))
+        counters = self.counters
+        if flags is None:
+            self.diag.error(
+                "emitter_result", "emitter %r returned %r from send(); expected one bool per "
+                "document (or the number delivered): counting its %d documents as lost",
+                self.emitter, result, len(documents),
+            )
+            counters.add("documents_failed", len(documents))
+            counters.add("spans_dropped.invalid_emitter_result", sum(p.spans for p in packed))
+            return False
+        sent_docs = sent_spans = sent_bytes = lost_spans = 0
+        for item, delivered in zip(packed, flags):
+            if delivered:
+                sent_docs += 1
+                sent_spans += item.spans
+                sent_bytes += len(item.document)
+            else:
+                lost_spans += item.spans
+        counters.add("documents_sent", sent_docs)
+        counters.add("spans_sent", sent_spans)
+        counters.add("bytes_sent", sent_bytes)
+        if lost_spans or sent_docs < len(documents):
+            counters.add("documents_failed", len(documents) - sent_docs)
+            counters.add("spans_dropped.send_failed", lost_spans)
+            return False
+        return True
+
+    def _translate_error(self, name: object, exc: Exception) -> None:
+        self.counters.add("spans_dropped.translate_error")
+        self.diag.warning(
+            "translate_error", "span %r could not be translated and is dropped: %r", name, exc
+        )
+
+
+def _delivery_flags(result: object, count: int) -> Optional[List[bool]]:
+    """Per-document delivery from an emitter's ``send`` result, ``None`` when it makes no
+    sense. One bool per document is the protocol; an int (the first N delivered) is
+    accepted from emitters written for the earlier protocol."""
+    if isinstance(result, bool):
+        return None
+    if isinstance(result, int):
+        return [True] * result + [False] * (count - result) if 0 <= result <= count else None
+    if (
+        isinstance(result, (list, tuple))
+        and len(result) == count
+        and all(isinstance(flag, bool) for flag in result)
+    ):
+        return list(result)
+    return None
+
+
+def _document_limit(emitter: Emitter) -> int:
+    limit = getattr(emitter, "max_document_bytes", DEFAULT_MAX_DOCUMENT_BYTES)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < MIN_DOCUMENT_BYTES:
+        raise ValueError(
+            f"emitter.max_document_bytes must be an int of at least {MIN_DOCUMENT_BYTES}, "
+            f"got {limit!r}"
+        )
+    return limit

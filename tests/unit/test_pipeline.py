@@ -1,0 +1,110 @@
+"""Pipeline: every span handed to it is counted once as sent or as dropped with a reason.
+
+The emitters here are written as an application would write its own (they are the user's
+code, not ours); the spans are real SDK spans.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+import pytest
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from otel_xray.config import TranslateOptions
+from otel_xray.pipeline import Pipeline
+from tests.support.helpers import SpanRecorder
+
+OPTIONS = TranslateOptions(lambda_mode=False)
+
+
+class ScriptedEmitter:
+    """Answers ``send`` with a scripted result and remembers what it saw."""
+
+    max_document_bytes = 64_000
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        self.sent: List[bytes] = []
+        self.instrumentation_enabled: List[bool] = []
+
+    def send(self, documents: Sequence[bytes]) -> Any:
+        self.sent.extend(documents)
+        self.instrumentation_enabled.append(is_instrumentation_enabled())
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result(documents) if callable(self.result) else self.result
+
+    def stats(self) -> Dict[str, int]:
+        return {"custom": 7}
+
+    def close(self) -> None:
+        pass
+
+
+def roots(recorder: SpanRecorder, count: int) -> List[Any]:
+    return [recorder.span(f"root-{index}") for index in range(count)]
+
+
+def send(emitter: ScriptedEmitter, recorder: SpanRecorder, count: int) -> Dict[str, int]:
+    pipeline = Pipeline(emitter, OPTIONS)
+    items = [pipeline.translate(span) for span in roots(recorder, count)]
+    pipeline.send([entry for entry in items if entry is not None])
+    return pipeline.stats()
+
+
+def test_one_flag_per_document_counts_exactly_the_delivered_spans(
+    recorder: SpanRecorder,
+) -> None:
+    stats = send(ScriptedEmitter(lambda docs: [True, False, True]), recorder, 3)
+    assert (stats["spans_sent"], stats["spans_dropped.send_failed"]) == (2, 1)
+    assert (stats["documents_sent"], stats["documents_failed"]) == (2, 1)
+
+
+def test_an_int_result_means_the_first_documents_were_delivered(
+    recorder: SpanRecorder,
+) -> None:
+    stats = send(ScriptedEmitter(2), recorder, 3)
+    assert (stats["spans_sent"], stats["spans_dropped.send_failed"]) == (2, 1)
+
+
+@pytest.mark.parametrize("result", [None, "3", [True], 4, -1, True, [1, 1, 1]],
+                         ids=["none", "str", "short", "too-many", "negative", "bool", "ints"])
+def test_a_nonsense_result_drops_the_spans_with_their_own_reason(
+    recorder: SpanRecorder, result: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = send(ScriptedEmitter(result), recorder, 3)
+    assert stats["spans_dropped.invalid_emitter_result"] == 3
+    assert stats["spans_sent"] == 0 and stats["spans_dropped"] == 3
+    assert "expected one bool per document" in caplog.text
+
+
+def test_an_emitter_that_raises_loses_its_spans_as_send_failed(recorder: SpanRecorder) -> None:
+    stats = send(ScriptedEmitter(OSError("boom")), recorder, 2)
+    assert stats["spans_dropped.send_failed"] == 2 and stats["spans_sent"] == 0
+
+
+def test_send_reports_whether_everything_was_delivered(recorder: SpanRecorder) -> None:
+    pipeline = Pipeline(ScriptedEmitter(lambda docs: [True] * len(docs)), OPTIONS)
+    item = pipeline.translate(recorder.span("root"))
+    assert item is not None and pipeline.send([item]) is True
+    failing = Pipeline(ScriptedEmitter(lambda docs: [False] * len(docs)), OPTIONS)
+    assert failing.send([item]) is False
+
+
+def test_the_emitter_runs_with_instrumentation_suppressed(recorder: SpanRecorder) -> None:
+    emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
+    send(emitter, recorder, 1)
+    assert emitter.instrumentation_enabled == [False]
+    assert is_instrumentation_enabled()
+
+
+def test_stats_carry_the_emitters_counters(recorder: SpanRecorder) -> None:
+    assert send(ScriptedEmitter(lambda docs: [True]), recorder, 1)["emitter.custom"] == 7
+
+
+def test_an_emitter_whose_document_limit_is_too_small_is_refused() -> None:
+    emitter = ScriptedEmitter(None)
+    emitter.max_document_bytes = 100
+    with pytest.raises(ValueError, match="max_document_bytes must be an int of at least"):
+        Pipeline(emitter, OPTIONS)
