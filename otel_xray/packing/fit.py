@@ -1,17 +1,18 @@
 """Fitting one tree into documents of at most ``max_document_bytes``.
 
-A tree has two outcomes:
+A tree has two outcomes (:func:`fit_tree` tries the first, then takes the second):
 
-- it fits one document as it is (the usual case): the bodies are nested as dicts under
-  the top's standalone fields and encoded by ONE ``orjson.dumps``;
-- otherwise each span body is encoded once (and trimmed if it cannot fit a document on
-  its own, see :mod:`.trim`), annotations over the per-document limit move into metadata,
-  nested sizes are computed bottom-up from the encoded bodies, and where a subtree does
-  not fit (or nests deeper than :data:`MAX_NESTING_DEPTH`) its largest child subtrees are
-  detached into standalone subsegment documents until it fits. The documents are spliced
-  from the encoded bodies: orjson's compact output of a dict with ``subsegments`` appended
-  is the body without its closing brace, then ``,"subsegments":[``, the children joined
-  by ``,``, and ``]}``.
+- :func:`encode_whole`: the tree fits one document as it is (the usual case): the bodies
+  are nested as dicts under the top's standalone fields and encoded by ONE
+  ``orjson.dumps``;
+- :func:`encode_split`: each span body is encoded once (and trimmed if it cannot fit a
+  document on its own, see :mod:`.trim`), annotations over the per-document limit move
+  into metadata, nested sizes are computed bottom-up from the encoded bodies, and where a
+  subtree does not fit (or nests deeper than :data:`MAX_NESTING_DEPTH`) its largest child
+  subtrees are detached into standalone subsegment documents until it fits. The
+  documents are spliced from the encoded bodies: orjson's compact output of a dict with
+  ``subsegments`` appended is the body without its closing brace, then
+  ``,"subsegments":[``, the children joined by ``,``, and ``]}``.
 
 The first outcome is taken only when the second would give the same bytes (no span to
 trim or detach, at most :data:`~otel_xray.translate.limits.MAX_ANNOTATIONS` annotations,
@@ -86,13 +87,13 @@ def fit_tree(
 
     ``counters`` receives ``spans_trimmed`` and ``annotations_moved``.
     """
-    whole = _whole(forest, top, limit)
+    whole = encode_whole(forest, top, limit)
     if whole is not None:
         return whole
-    return _split(forest, top, limit, detached, counters)
+    return encode_split(forest, top, limit, detached, counters)
 
 
-def _split(
+def encode_split(
     forest: Forest, top: Translated, limit: int, detached: List[Node],
     counters: Optional[Counters],
 ) -> Packed:
@@ -158,7 +159,7 @@ def _prefix(item: Translated) -> bytes:
 # --- the whole tree in one document ---------------------------------------------------------
 
 
-def _whole(forest: Forest, item: Translated, limit: int) -> Optional[Packed]:
+def encode_whole(forest: Forest, item: Translated, limit: int) -> Optional[Packed]:
     """The tree as one document encoded once, or ``None`` when it must be encoded span by
     span.
 

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind
 from otel_xray import TranslateOptions
 from otel_xray._diag import Counters
 from otel_xray.packing import Packed, pack
-from otel_xray.packing.fit import _split, _whole
+from otel_xray.packing.fit import encode_split, encode_whole
 from otel_xray.packing.tree import build
 from otel_xray.translate import Translated
 from otel_xray.translate.segment import translate_span
@@ -116,12 +116,12 @@ def assert_single_encoding_matches_splicing(items: List[Translated], limit: int)
     moved; return ``pack(items)``."""
     forest = build(items)
     for top in forest.tops:
-        whole = _whole(forest, top, limit)
+        whole = encode_whole(forest, top, limit)
         if whole is None:
             continue
         detached: List[Any] = []
         counters = Counters()
-        assert _split(forest, top, limit, detached, counters) == whole
+        assert encode_split(forest, top, limit, detached, counters) == whole
         assert detached == [] and counters.snapshot() == {}
     return pack(items, max_document_bytes=limit)
 
