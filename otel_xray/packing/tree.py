@@ -21,7 +21,7 @@ class Forest(NamedTuple):
     """The batch (see :func:`build` for repeated span ids)."""
 
 
-def start_time(item: Translated) -> float:
+def _start_time(item: Translated) -> float:
     """The span's ``start_time`` as a float (0.0 when it is not a number)."""
     start = item.body.get("start_time")
     if type(start) is float:
@@ -58,7 +58,7 @@ def build(items: Sequence[Translated]) -> Forest:
                 siblings.append(item)
     for siblings in children.values():
         if len(siblings) > 1:
-            siblings.sort(key=start_time)  # stable
+            siblings.sort(key=_start_time)  # stable
     return Forest(tops, children, items)
 
 
