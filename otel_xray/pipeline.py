@@ -20,7 +20,7 @@ from ._diag import Counters, RateLimitedLog
 from .config import TranslateOptions
 from .emit import Emitter
 from .emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
-from .packing import MIN_DOCUMENT_BYTES, Packed, pack_translated_documents
+from .packing import MIN_DOCUMENT_BYTES, Packed, pack
 from .translate.segment import Translated, translate_span
 
 __all__ = ["Pipeline", "default_emitter", "suppressed"]
@@ -133,7 +133,7 @@ class Pipeline:
     def _pack(self, items: Sequence[Translated]) -> List[Packed]:
         failed: List[Any] = []
         try:
-            packed = pack_translated_documents(
+            packed = pack(
                 items, max_document_bytes=self.max_document_bytes, counters=self.counters,
                 failed=failed,
             )
@@ -153,7 +153,7 @@ class Pipeline:
         for item in items:
             try:
                 packed.extend(
-                    pack_translated_documents(
+                    pack(
                         [item], max_document_bytes=self.max_document_bytes,
                         counters=self.counters,
                     )

@@ -25,12 +25,9 @@ from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_S3_B
 from opentelemetry.trace import Span
 
 from ._diag import RateLimitedLog
-from .translate.attributes import (
-    ANNOTATIONS_KEY,
-    DEFAULT_NAMESPACE,
-    METADATA_PREFIX,
-    to_json_value,
-)
+from .translate.attributes import ANNOTATIONS_KEY, METADATA_PREFIX
+from .translate.limits import DEFAULT_NAMESPACE
+from .translate.values import to_json_value
 
 __all__ = ["annotate", "botocore_request_hook", "put_metadata"]
 

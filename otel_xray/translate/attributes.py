@@ -13,10 +13,9 @@ Everything emitted goes through :func:`to_json_value`: strict JSON, bounded size
 
 from __future__ import annotations
 
-import base64
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import (
     AbstractSet,
     Any,
@@ -40,6 +39,18 @@ from ..config import TranslateOptions
 from ..ids import format_span_id, to_xray_trace_id
 from ._attrs import Attributes
 from ._cache import BoundedCache
+from .limits import (
+    DEFAULT_NAMESPACE,
+    EVENTS_DROPPED_KEY,
+    EVENTS_KEY,
+    LINKS_DROPPED_KEY,
+    MAX_ANNOTATIONS,
+    MAX_STRING_LENGTH,
+)
+from .limits import INT_MAX as _INT_MAX
+from .limits import INT_MIN as _INT_MIN
+from .values import clean_text as _clean_text
+from .values import metadata_key, to_json_value
 
 #: Span attribute listing the keys to index as annotations for this span (a list, or one key).
 ANNOTATIONS_KEY = "aws.xray.annotations"
@@ -48,33 +59,16 @@ ANNOTATIONS_KEY = "aws.xray.annotations"
 SAMPLING_RULE_KEY = "aws.xray.sampling_rule_name"
 #: ``aws.xray.metadata.<ns>`` holds JSON text that becomes ``metadata.<ns>``.
 METADATA_PREFIX = "aws.xray.metadata."
-#: The metadata namespace of plain attributes.
-DEFAULT_NAMESPACE = "default"
-#: Keys in ``metadata.default`` for non-exception span events and what was left out.
-EVENTS_KEY = "otel.events"
-EVENTS_DROPPED_KEY = "otel.events_dropped"
-LINKS_DROPPED_KEY = "otel.links_dropped"
 #: The event name the errors concern turns into ``cause``; not repeated here.
 EXCEPTION_EVENT = "exception"
 
-MAX_ANNOTATIONS = 50
 MAX_ANNOTATION_KEY_LENGTH = 500
 MAX_ANNOTATION_STRING_LENGTH = 1000
 MAX_USER_LENGTH = 250
-#: Per attribute value: code points of text (summed over a nested value), then cut.
-MAX_STRING_LENGTH = 32 * 1024
-#: Metadata keys (attribute keys, mapping keys) are cut to this many code points.
-MAX_KEY_LENGTH = 1024
-#: Items kept per sequence or mapping, and nesting depth kept, inside one value.
-MAX_ITEMS = 1000
-MAX_DEPTH = 8
 MAX_EVENTS = 32
 MAX_LINKS = 32
 #: ``aws.xray.metadata.*`` text longer than this is not parsed (kept as a cut string).
 MAX_METADATA_JSON_LENGTH = 256 * 1024
-
-#: Appended where something was cut (strings, sequences) or replaces what was too deep.
-TRUNCATION_MARKER = "...[truncated]"
 
 #: Consumed here, never repeated in ``metadata.default``. The ``aws.xray.metadata.*``
 #: family is recognised by prefix; ``enduser.id``/``user.id`` only on segments (see apply).
@@ -84,9 +78,6 @@ MAPPED_KEYS: FrozenSet[str] = frozenset({ANNOTATIONS_KEY, SAMPLING_RULE_KEY})
 _USER_KEYS = (ENDUSER_ID, USER_ID)
 _USER_KEY_SET = frozenset(_USER_KEYS)
 
-_INT_MIN = -(1 << 63)
-_INT_MAX = (1 << 64) - 1  # orjson's range: beyond it, dumps fails
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _KEY_INVALID = re.compile(r"[^A-Za-z0-9_]")
 _KEY_INVALID_KEEP_DOTS = re.compile(r"[^A-Za-z0-9_.]")
 
@@ -216,37 +207,6 @@ def key_plan(keys: Tuple[str, ...], exclude: FrozenSet[str]) -> KeyPlan:
     )
 
 
-def to_json_value(value: Any) -> Any:
-    """Any attribute value as something strict JSON (and orjson) can carry.
-
-    ``None``, bool, and int within 64 bits pass; other ints become decimal text. NaN and
-    ±Infinity become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``. Text is cut
-    to :data:`MAX_STRING_LENGTH` code points (plus :data:`TRUNCATION_MARKER`), lone
-    surrogates become U+FFFD. Bytes become UTF-8 text when they are valid UTF-8, else
-    ``"base64:"`` + base64. Sequences become lists, mappings dicts with string keys, both
-    bounded by :data:`MAX_ITEMS`, :data:`MAX_DEPTH` and one text budget per value. Any
-    other object becomes its ``str()``. Never raises.
-    """
-    cls = type(value)
-    # Fast paths: the common attribute types, already JSON-safe.
-    if cls is str:
-        if len(value) <= MAX_STRING_LENGTH and value.isascii():
-            return value
-        return _clean_text(value, MAX_STRING_LENGTH)
-    if cls is bool or value is None:
-        return value
-    if cls is int:
-        return value if _INT_MIN <= value <= _INT_MAX else _int_text(value)
-    if cls is float:
-        return value if math.isfinite(value) else _non_finite(value)
-    if cls is tuple and _is_plain_tuple(value):
-        return list(value)
-    try:
-        return _convert(value, 0, _Budget())
-    except Exception:  # a hostile __str__/__iter__ must not break export
-        return f"<{_type_name(value)}>"
-
-
 def annotation_key(key: str, *, dots: bool) -> str:
     """``key`` as X-Ray accepts it in annotations: ASCII letters, digits, ``_`` (and ``.``
     when ``dots``), every other character replaced by ``_``, cut to 500 code points."""
@@ -272,15 +232,6 @@ def annotation_value(value: Any) -> Optional[AnnotationValue]:
     if isinstance(value, float) and math.isfinite(value):
         return float(value)
     return None
-
-
-def metadata_key(key: str) -> str:
-    """An attribute key as a metadata key: kept as it is, only cut to 1024 code points and
-    with lone surrogates replaced (orjson refuses them)."""
-    if len(key) <= MAX_KEY_LENGTH and key.isascii():
-        return key
-    return _clean_text(key, MAX_KEY_LENGTH, marker="")
-
 
 
 # --- annotations ----------------------------------------------------------------------
@@ -474,137 +425,3 @@ def _json_attributes(attrs: Optional[Attributes]) -> Dict[str, Any]:
         for key, value in attrs.items()
         if value is not None
     }
-
-
-# --- values --------------------------------------------------------------------------
-
-
-class _Budget:
-    """Code points of text still allowed in one (nested) value."""
-
-    __slots__ = ("left",)
-
-    def __init__(self) -> None:
-        self.left = MAX_STRING_LENGTH
-
-
-def _convert(value: Any, depth: int, budget: _Budget) -> Any:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return _budget_text(value, budget)
-    if isinstance(value, int):
-        return int(value) if _INT_MIN <= value <= _INT_MAX else _int_text(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else _non_finite(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _budget_text(_bytes_text(bytes(value[: 4 * MAX_STRING_LENGTH + 4]),
-                                        len(value)), budget)
-    if isinstance(value, Mapping):
-        if depth >= MAX_DEPTH:
-            return TRUNCATION_MARKER
-        out: Dict[str, Any] = {}
-        for index, (key, item) in enumerate(value.items()):
-            if index >= MAX_ITEMS or budget.left <= 0:
-                out[TRUNCATION_MARKER] = len(value) - index
-                break
-            budget.left -= 1
-            out[metadata_key(key if isinstance(key, str) else str(key))] = _convert(
-                item, depth + 1, budget
-            )
-        return out
-    if isinstance(value, (Sequence, set, frozenset)):
-        if depth >= MAX_DEPTH:
-            return TRUNCATION_MARKER
-        items: List[Any] = []
-        for index, item in enumerate(value):
-            if index >= MAX_ITEMS or budget.left <= 0:
-                items.append(TRUNCATION_MARKER)
-                break
-            budget.left -= 1
-            items.append(_convert(item, depth + 1, budget))
-        return items
-    return _budget_text(str(value), budget)
-
-
-def _is_plain_tuple(value: Tuple[Any, ...]) -> bool:
-    """A tuple of scalars that are JSON-safe as they are (the SDK's usual sequence)."""
-    if len(value) > MAX_ITEMS:
-        return False
-    text_left = MAX_STRING_LENGTH
-    for item in value:
-        cls = type(item)
-        if cls is str:
-            text_left -= len(item)
-            if text_left < 0 or not item.isascii():
-                return False
-        elif cls is float:
-            if not math.isfinite(item):
-                return False
-        elif cls is int:
-            if not _INT_MIN <= item <= _INT_MAX:
-                return False
-        elif cls is not bool and item is not None:
-            return False
-    return True
-
-
-def _budget_text(text: str, budget: _Budget) -> str:
-    limit = max(budget.left, 0)
-    budget.left -= len(text)
-    return _clean_text(text, limit)
-
-
-def _clean_text(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> str:
-    """Cut ``text`` to ``limit`` code points (adding ``marker``); lone surrogates → U+FFFD.
-
-    Cutting never splits a character: Python strings are code points, and a lone
-    surrogate at the cut is replaced like any other.
-    """
-    if len(text) > limit:
-        text = text[:limit] + marker
-    if not text.isascii() and _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def _bytes_text(head: bytes, total: int) -> str:
-    """Valid UTF-8 → its text; anything else → ``"base64:..."``.
-
-    ``head`` is the start of a ``total``-byte value, cut to at most 4 bytes per code point
-    kept; a character split by that cut does not make the value binary.
-    """
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if len(head) < total and exc.start >= len(head) - 3:
-            try:
-                return head[: exc.start].decode("utf-8") + TRUNCATION_MARKER
-            except UnicodeDecodeError:
-                pass
-    else:
-        return text + TRUNCATION_MARKER if len(head) < total else text
-    raw = head[: MAX_STRING_LENGTH // 4 * 3]
-    text = "base64:" + base64.b64encode(raw).decode("ascii")
-    return text + TRUNCATION_MARKER if len(raw) < total else text
-
-
-def _int_text(value: int) -> str:
-    """Decimal text of an int too big for orjson (hex when too big for ``str()``)."""
-    try:
-        return _clean_text(str(value), MAX_STRING_LENGTH)
-    except ValueError:  # Python 3.11+ limits int→str conversion to 4300 digits
-        return _clean_text(hex(value), MAX_STRING_LENGTH)
-
-
-def _non_finite(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def _type_name(value: Any) -> str:
-    try:
-        return type(value).__name__
-    except Exception:
-        return "object"

@@ -61,7 +61,7 @@ from opentelemetry.semconv.attributes.telemetry_attributes import (
 from ..config import TranslateOptions
 from ._attrs import as_int, bounded_text, text_of
 from ._cache import BoundedCache
-from .attributes import metadata_key, to_json_value
+from .values import metadata_key, to_json_value
 
 #: Deprecated key (no constant in current semconv); the Python SDK's auto-configuration
 #: still sets it when the app runs under ``opentelemetry-instrument``.

@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from ..config import TranslateOptions
 from ..ids import to_xray_trace_id
-from . import attributes, aws, errors, http, names, resource, sql
+from . import attributes, aws, errors, http, limits, names, resource, sql, values
 from ._cache import BoundedCache
 
 Document = Dict[str, Any]
@@ -224,14 +224,14 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     )
     if operation is not None:
         annotations = body.setdefault("annotations", {})
-        if len(annotations) < attributes.MAX_ANNOTATIONS:
+        if len(annotations) < limits.MAX_ANNOTATIONS:
             annotations.setdefault(names.OPERATION_ANNOTATION, operation)
     if res_metadata:
         metadata = body.setdefault("metadata", {})
         for namespace, values in res_metadata.items():
             metadata.setdefault(namespace, {}).update(values)
     if clamped:
-        body.setdefault("metadata", {}).setdefault(attributes.DEFAULT_NAMESPACE, {}).update(
+        body.setdefault("metadata", {}).setdefault(limits.DEFAULT_NAMESPACE, {}).update(
             clamped
         )
 
@@ -296,14 +296,14 @@ def _clamp_times(body: Document, start_time: Any, end_time: Any) -> Dict[str, An
     originals: Dict[str, Any] = {}
     start = _clamp_time(start_time)
     if start != start_time and start_time is not None:
-        originals[ORIGINAL_START_KEY] = attributes.to_json_value(start_time)
+        originals[ORIGINAL_START_KEY] = values.to_json_value(start_time)
     body["start_time"] = start / 1e9
     if end_time is None:
         body["in_progress"] = True
     else:
         end = max(_clamp_time(end_time), start)
         if end != end_time:
-            originals[ORIGINAL_END_KEY] = attributes.to_json_value(end_time)
+            originals[ORIGINAL_END_KEY] = values.to_json_value(end_time)
         body["end_time"] = end / 1e9
     return originals
 

@@ -10,18 +10,24 @@ each (sub)segment separately: the same rules, linear in the size of the tree.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 
+from otel_xray import TranslateOptions
 from otel_xray._diag import Counters
-from otel_xray.packing import Packed, encode_span, pack_documents, pack_translated_documents
+from otel_xray.packing import Packed, pack
+from otel_xray.packing.fit import encode_split, encode_whole
+from otel_xray.packing.tree import build
 from otel_xray.translate import Translated
+from otel_xray.translate.segment import translate_span
 from tests.support.helpers import (
     MAX_DOCUMENT_BYTES,
+    SpanRecorder,
     assert_valid_document,
     reject_json_constant,
-    walk,
 )
 
 #: Nesting shallow enough for the whole-document schema check to stay fast.
@@ -104,22 +110,95 @@ def assert_each_span_once_under_its_parent(
     assert not wrong, f"spans under the wrong parent (got, want): {list(wrong.items())[:5]}"
 
 
-def all_pieces(documents: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Every (sub)segment of every document (tests.support.helpers.walk on each)."""
-    return [piece for document in documents for piece in walk(document)]
-
-
-
 def assert_single_encoding_matches_splicing(items: List[Translated], limit: int) -> List[Packed]:
-    """Pack ``items`` both ways (one ``orjson.dumps`` per tree, and span-by-span encoding
-    spliced together); assert the same bytes and the same counters; return the documents."""
-    expected_counters, counters = Counters(), Counters()
-    expected = pack_documents(
-        [encode_span(item, max_document_bytes=limit, counters=expected_counters)
-         for item in items],
-        max_document_bytes=limit, counters=expected_counters,
-    )
-    packed = pack_translated_documents(items, max_document_bytes=limit, counters=counters)
-    assert packed == expected
-    assert counters.snapshot() == expected_counters.snapshot()
-    return packed
+    """Assert that every tree of ``items`` encoded whole (one ``orjson.dumps``) gives the
+    bytes of its span-by-span encoding spliced together, with nothing detached, trimmed or
+    moved; return ``pack(items)``."""
+    forest = build(items)
+    for top in forest.tops:
+        whole = encode_whole(forest, top, limit)
+        if whole is None:
+            continue
+        detached: List[Any] = []
+        counters = Counters()
+        assert encode_split(forest, top, limit, detached, counters) == whole
+        assert detached == [] and counters.snapshot() == {}
+    return pack(items, max_document_bytes=limit)
+
+
+# --- batches for packing tests ------------------------------------------------------
+
+
+OPTIONS = TranslateOptions(lambda_mode=False)
+
+
+
+def translate_all(
+    spans: Sequence[ReadableSpan], options: TranslateOptions = OPTIONS
+) -> List[Translated]:
+    return [translate_span(span, options) for span in spans]
+
+
+def pack_spans(
+    spans: Sequence[ReadableSpan],
+    options: TranslateOptions = OPTIONS,
+    counters: Optional[Counters] = None,
+) -> List[Dict[str, Any]]:
+    packed = pack(translate_all(spans, options), counters=counters)
+    return [assert_valid_packed(item.document) for item in packed]
+
+
+def child_span(tracer: trace.Tracer, name: str, parent: trace.Span, **kwargs: Any) -> trace.Span:
+    return tracer.start_span(name, context=trace.set_span_in_context(parent), **kwargs)
+
+
+def fan(recorder: SpanRecorder, children: int, attribute_bytes: int = 0) -> List[ReadableSpan]:
+    """A SERVER root with ``children`` direct children, each carrying some attribute text."""
+    tracer = recorder.tracer
+    root = tracer.start_span("root", kind=SpanKind.SERVER)
+    for index in range(children):
+        attributes = {"payload": "x" * attribute_bytes}
+        child_span(tracer, f"child-{index}", root, attributes=attributes).end()
+    root.end()
+    return recorder.spans()
+
+
+def chain(recorder: SpanRecorder, length: int, attribute_bytes: int = 0) -> List[ReadableSpan]:
+    """A root and ``length - 1`` descendants, each the child of the previous one."""
+    tracer = recorder.tracer
+    opened = [tracer.start_span("level-0", kind=SpanKind.SERVER)]
+    for level in range(1, length):
+        attributes = {"p": "y" * attribute_bytes}
+        opened.append(child_span(tracer, f"level-{level}", opened[-1], attributes=attributes))
+    for span in reversed(opened):
+        span.end()
+    return recorder.spans()
+
+
+
+def made_item(span_id: str, parent_id: Optional[str], **body: Any) -> Translated:
+    fields = {"name": f"span-{span_id[-1]}", "id": span_id, "start_time": 1.0, "end_time": 2.0}
+    fields.update(body)
+    return Translated(fields, "1-5759e988-bd862e3fe1be46a994272793", span_id, parent_id,
+                      False, False)
+
+
+def made_root(span_id: str, **body: Any) -> Translated:
+    return made_item(span_id, None, **body)._replace(is_root=True, as_segment=True)
+
+
+def made_tree(children: int, **child_body: Any) -> List[Translated]:
+    items = [made_root("0000000000000001")]
+    for index in range(children):
+        body: Dict[str, Any] = {"start_time": float(children - index)}
+        body.update(child_body)
+        items.append(made_item(f"{index + 2:016x}", "0000000000000001", **body))
+    return items
+
+
+def made_chain(length: int) -> List[Translated]:
+    items = [made_root("0000000000000001")]
+    items.extend(made_item(f"{index:016x}", f"{index - 1:016x}") for index in range(2, length + 1))
+    return items
+
+

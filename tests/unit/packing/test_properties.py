@@ -8,16 +8,11 @@ from typing import Any, Dict, List, Optional
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_xray.packing import (
-    MAX_ANNOTATIONS_PER_DOCUMENT,
-    MAX_NESTING_DEPTH,
-    MIN_DOCUMENT_BYTES,
-    encode_span,
-    pack_documents,
-)
+from otel_xray.packing import MAX_NESTING_DEPTH, MIN_DOCUMENT_BYTES, pack
+from otel_xray.translate.limits import MAX_ANNOTATIONS
 from otel_xray.translate.segment import Translated
+from tests.support.helpers import walk
 from tests.support.packing import (
-    all_pieces,
     assert_single_encoding_matches_splicing,
     assert_valid_packed,
     depth,
@@ -66,18 +61,15 @@ def test_every_span_packs_exactly_once_under_its_parent_in_documents_that_fit(
     items: List[Translated],
 ) -> None:
     limit = MIN_DOCUMENT_BYTES
-    encoded = [encode_span(item, max_document_bytes=limit) for item in items]
-    assert all(span.prefix_len == len(span.prefix()) for span in encoded)
-
-    packed = pack_documents(encoded, max_document_bytes=limit)
+    packed = pack(items, max_document_bytes=limit)
 
     documents = [assert_valid_packed(item.document, limit) for item in packed]
     assert sum(item.spans for item in packed) == len(items)
     assert placement(documents) == {item.span_id: item.parent_id for item in items}
     for document in documents:
         assert depth(document) <= MAX_NESTING_DEPTH
-        annotations = sum(len(piece.get("annotations", {})) for piece in all_pieces([document]))
-        assert annotations <= MAX_ANNOTATIONS_PER_DOCUMENT
+        annotations = sum(len(piece.get("annotations", {})) for piece in walk(document))
+        assert annotations <= MAX_ANNOTATIONS
     roots = {item.span_id for item in items if item.is_root}
     for document in documents:
         assert ("type" in document) == (document["id"] not in roots)

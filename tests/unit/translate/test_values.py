@@ -12,13 +12,8 @@ import pytest
 
 from otel_xray import TranslateOptions
 from otel_xray.translate import to_document
-from otel_xray.translate.attributes import (
-    MAX_DEPTH,
-    MAX_ITEMS,
-    MAX_STRING_LENGTH,
-    TRUNCATION_MARKER,
-    to_json_value,
-)
+from otel_xray.translate.limits import MAX_DEPTH, MAX_ITEMS, MAX_STRING_LENGTH, TRUNCATION_MARKER
+from otel_xray.translate.values import SAFE_DEPTH, json_safe, to_json_value
 from tests.support.helpers import SpanRecorder, assert_valid_document
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -181,3 +176,36 @@ def test_attribute_key_with_lone_surrogate_is_cleaned_in_metadata(
     span = recorder.span("s", attributes={"app.\udc00key": 1})
     doc = assert_valid_document(to_document(span, OPTIONS))
     assert doc["metadata"]["default"] == {"app.\ufffdkey": 1}
+
+
+def nested_list(depth: int, leaf: Any) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# (input, expected output): json_safe converts like to_json_value but keeps sizes
+SAFE_CASES: Dict[str, tuple] = {
+    "huge str kept whole": ("x" * (CAP + 5), "x" * (CAP + 5)),
+    "lone surrogate replaced": ("a\ud800b", "a\ufffdb"),
+    "int over 64 bits as decimal text": (2**64, "18446744073709551616"),
+    "NaN as text": (math.nan, "NaN"),
+    "dict non-str keys as text": ({1: "one"}, {"1": "one"}),
+    f"sequence over {MAX_ITEMS} items kept whole": (
+        tuple(range(MAX_ITEMS + 5)), list(range(MAX_ITEMS + 5))
+    ),
+    f"nesting deeper than {SAFE_DEPTH} cut with marker": (
+        nested(SAFE_DEPTH + 1), nested_list(SAFE_DEPTH, MARK)
+    ),
+    "object whose str() raises as type name": ([Broken(), 1], ["<Broken>", 1]),
+}
+
+
+@pytest.mark.parametrize(("value", "expected"), list(SAFE_CASES.values()), ids=list(SAFE_CASES))
+def test_json_safe_converts_what_json_cannot_carry_and_keeps_sizes(
+    value: Any, expected: Any
+) -> None:
+    result = json_safe(value)
+    assert result == expected
+    assert strict_json(result) == strict_json(expected)
