@@ -144,22 +144,25 @@ class Pipeline:
                 exc_info=True,
             )
             return self._pack_one_by_one(items)
-        for item, exc in failed:
-            self._translate_error(item.body.get("name", "?"), exc)
+        for item, error in failed:
+            self._translate_error(item.body.get("name", "?"), error)
         return packed
 
     def _pack_one_by_one(self, items: Sequence[Translated]) -> List[Packed]:
         packed: List[Packed] = []
+        failed: List[Any] = []
         for item in items:
             try:
                 packed.extend(
                     pack(
                         [item], max_document_bytes=self.max_document_bytes,
-                        counters=self.counters,
+                        counters=self.counters, failed=failed,
                     )
                 )
             except Exception as exc:
                 self._translate_error(item.body.get("name", "?"), exc)
+        for item, error in failed:
+            self._translate_error(item.body.get("name", "?"), error)
         return packed
 
     def _deliver(self, packed: Sequence[Packed]) -> bool:
