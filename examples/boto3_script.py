@@ -5,7 +5,7 @@ SDK's ``begin_segment`` named it) with one ``aws`` subsegment per call.
 
 Run it against AWS (needs credentials) or, with no AWS account, against moto::
 
-    pip install 'otel-xray' boto3 opentelemetry-instrumentation-botocore 'moto[server]'
+    pip install -e . boto3 opentelemetry-instrumentation-botocore 'moto[server]'
     otel-xray listen &                          # a local X-Ray daemon stand-in
     moto_server -p 5000 &                       # a local AWS stand-in
     AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=testing \

@@ -2,7 +2,7 @@
 
 Run it (from the repository root)::
 
-    pip install 'otel-xray' flask opentelemetry-instrumentation-flask
+    pip install -e . flask opentelemetry-instrumentation-flask
     otel-xray listen &                  # a local X-Ray daemon stand-in (or run the real daemon)
     python examples/flask_app.py        # serves http://127.0.0.1:8000
     curl http://127.0.0.1:8000/orders/42

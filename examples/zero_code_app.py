@@ -2,7 +2,7 @@ r"""A Flask service with no tracing code at all: ``opentelemetry-instrument`` ad
 
 With the otel-xray distro (it configures everything: X-Ray ids, propagator, processor)::
 
-    pip install 'otel-xray' flask opentelemetry-distro opentelemetry-instrumentation-flask
+    pip install -e . flask opentelemetry-distro opentelemetry-instrumentation-flask
     otel-xray listen &
     OTEL_PYTHON_DISTRO=otel_xray OTEL_SERVICE_NAME=zero-code-example \
         opentelemetry-instrument python examples/zero_code_app.py
