@@ -19,7 +19,7 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.semconv._incubating.attributes.db_attributes import DB_SYSTEM
 from opentelemetry.semconv._incubating.attributes.http_attributes import HTTP_STATUS_CODE
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
-from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from ..config import TranslateOptions
 from ..ids import to_xray_trace_id
@@ -114,8 +114,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
             attrs = fields if raw._immutable is True else dict(fields)
         else:
             attrs = _attributes(span)
-        events, dropped_events = _sequence(span._events, span, "events")
-        links, dropped_links = _sequence(span._links, span, "links")
+        events, dropped_events, links, dropped_links = _events_and_links(span)
     else:
         context = span.context
         parent = span.parent
@@ -186,7 +185,10 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         http_block = http.build_http_block(attrs, outgoing, as_segment, code)
         if http_block:
             body["http"] = http_block
-    failed = status is not None and status.status_code is _ERROR
+    if type(status) is Status:  # the SDK's own: its field, without the property call
+        failed = status._status_code is _ERROR
+    else:
+        failed = status is not None and status.status_code is _ERROR
     if code is not None or failed:
         body.update(errors.error_flags(code, status))
     if events or failed:
@@ -368,15 +370,25 @@ def _copied_attributes(span: ReadableSpan) -> Dict[str, Any]:
     return dict(span.attributes) if span.attributes else {}
 
 
-def _sequence(raw: Any, span: ReadableSpan, name: str) -> Tuple[Sequence[Any], int]:
-    """``(span.events, span.dropped_events)`` (or links), from the span's own field ``raw``
-    where its type is known, without the copy the SDK's properties make."""
+def _events_and_links(span: ReadableSpan) -> Tuple[Sequence[Any], int, Sequence[Any], int]:
+    """``(events, dropped_events, links, dropped_links)`` of ``span``, from the span's own
+    fields where their type is known, without the copy the SDK's properties make."""
+    raw: Any = span._events
     if type(raw) is BoundedList and _FAST_LISTS:
-        deque: Any = raw._dq  # type: ignore[attr-defined]
-        return (tuple(deque) if deque else ()), raw.dropped
+        deque: Any = raw._dq
+        events: Sequence[Any] = tuple(deque) if deque else ()
+        dropped_events = raw.dropped
+    elif type(raw) is tuple:
+        events, dropped_events = raw, 0
+    else:
+        events, dropped_events = span.events, span.dropped_events
+    raw = span._links
+    if type(raw) is BoundedList and _FAST_LISTS:
+        deque = raw._dq
+        return events, dropped_events, (tuple(deque) if deque else ()), raw.dropped
     if type(raw) is tuple:
-        return raw, 0
-    return getattr(span, name), getattr(span, "dropped_" + name)
+        return events, dropped_events, raw, 0
+    return events, dropped_events, span.links, span.dropped_links
 
 
 # Per-key-set, per-resource and per-trace values, computed once: a process has few
