@@ -114,7 +114,8 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
             attrs = fields if raw._immutable is True else dict(fields)
         else:
             attrs = _attributes(span)
-        events, dropped_events, links, dropped_links = _events_and_links(span)
+        events, dropped_events = _sequence(span._events, span, "events")
+        links, dropped_links = _sequence(span._links, span, "links")
     else:
         context = span.context
         parent = span.parent
@@ -370,25 +371,15 @@ def _copied_attributes(span: ReadableSpan) -> Dict[str, Any]:
     return dict(span.attributes) if span.attributes else {}
 
 
-def _events_and_links(span: ReadableSpan) -> Tuple[Sequence[Any], int, Sequence[Any], int]:
-    """``(events, dropped_events, links, dropped_links)`` of ``span``, from the span's own
-    fields where their type is known, without the copy the SDK's properties make."""
-    raw: Any = span._events
+def _sequence(raw: Any, span: ReadableSpan, name: str) -> Tuple[Sequence[Any], int]:
+    """``(span.events, span.dropped_events)`` (or links), from the span's own field ``raw``
+    where its type is known, without the copy the SDK's properties make."""
     if type(raw) is BoundedList and _FAST_LISTS:
-        deque: Any = raw._dq
-        events: Sequence[Any] = tuple(deque) if deque else ()
-        dropped_events = raw.dropped
-    elif type(raw) is tuple:
-        events, dropped_events = raw, 0
-    else:
-        events, dropped_events = span.events, span.dropped_events
-    raw = span._links
-    if type(raw) is BoundedList and _FAST_LISTS:
-        deque = raw._dq
-        return events, dropped_events, (tuple(deque) if deque else ()), raw.dropped
+        deque: Any = raw._dq  # type: ignore[attr-defined]
+        return (tuple(deque) if deque else ()), raw.dropped
     if type(raw) is tuple:
-        return events, dropped_events, raw, 0
-    return events, dropped_events, span.links, span.dropped_links
+        return raw, 0
+    return getattr(span, name), getattr(span, "dropped_" + name)
 
 
 # Per-key-set, per-resource and per-trace values, computed once: a process has few
