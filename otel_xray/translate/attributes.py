@@ -125,21 +125,14 @@ def apply(
 
     default: Dict[str, Any] = {}
     namespaces: Dict[str, Dict[str, Any]] = {}
-    if plan.has_namespaces:
-        # The plan lines up with attrs: same keys, same order.
-        for out_key, (key, value) in zip(plan.out_keys, attrs.items()):
-            if out_key is None or value is None or key in skip:
-                continue
-            if out_key is _NAMESPACE:
-                _add_namespace(namespaces, default, key, value)
-                continue
-            default[out_key] = to_json_value(value)
-    else:  # the common case: only the keys that land in metadata, in attrs' order
-        for key, out_key in plan.metadata_keys:
-            value = attrs[key]
-            if value is None or key in skip:
-                continue
-            default[out_key] = to_json_value(value)
+    for key, out_key in plan.entries:
+        value = attrs[key]
+        if value is None or key in skip:
+            continue
+        if out_key is _NAMESPACE:
+            _add_namespace(namespaces, default, key, value)
+            continue
+        default[out_key] = to_json_value(value)
     if events or dropped_events:
         _add_events(default, events, dropped_events)
     links_block = _links(links, dropped_links, default) if links or dropped_links else None
@@ -170,13 +163,10 @@ _NAMESPACE: Any = object()
 class KeyPlan(NamedTuple):
     """What :func:`apply` decides from a span's attribute keys alone (see :func:`key_plan`)."""
 
-    out_keys: Tuple[Any, ...]
-    """Per attribute key, in order: ``None`` (mapped elsewhere), ``_NAMESPACE``
-    (``aws.xray.metadata.*``) or its :func:`metadata_key`."""
-    metadata_keys: Tuple[Tuple[str, str], ...]
-    """``(key, metadata key)`` of the keys that land in ``metadata.default``, in order."""
-    has_namespaces: bool
-    """An ``aws.xray.metadata.*`` key is present."""
+    entries: Tuple[Tuple[str, Any], ...]
+    """``(key, where it lands)`` of each attribute key not mapped elsewhere, in the
+    attributes' order: ``_NAMESPACE`` (``aws.xray.metadata.*``) or its :func:`metadata_key`
+    in ``metadata.default``."""
     key_set: FrozenSet[str]
     exclude: FrozenSet[str]
     has_user: bool
@@ -192,19 +182,12 @@ def key_plan(keys: Tuple[str, ...], exclude: FrozenSet[str]) -> KeyPlan:
     """Where each of ``keys`` (a span's attribute keys, in order) lands, ``exclude`` holding
     the keys other concerns mapped. Depends on nothing else: remember it per key tuple."""
     key_set = frozenset(keys)
-    out_keys = tuple(
-        None if key in exclude
-        else _NAMESPACE if key.startswith(METADATA_PREFIX)
-        else metadata_key(key)
-        for key in keys
-    )
     return KeyPlan(
-        out_keys,
         tuple(
-            (key, out_key) for key, out_key in zip(keys, out_keys)
-            if out_key is not None and out_key is not _NAMESPACE
+            (key, _NAMESPACE if key.startswith(METADATA_PREFIX) else metadata_key(key))
+            for key in keys
+            if key not in exclude
         ),
-        _NAMESPACE in out_keys,
         key_set,
         exclude,
         not _USER_KEY_SET.isdisjoint(key_set),
