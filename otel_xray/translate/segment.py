@@ -390,9 +390,10 @@ def _sequence(raw: Any, span: ReadableSpan, name: str) -> Tuple[Sequence[Any], i
 _shapes: BoundedCache[Tuple[str, ...], _Shape] = BoundedCache(512)
 _resource_names_cache: BoundedCache[int, Tuple[Resource, Tuple[str, str, str]]] = BoundedCache(32)
 _trace_ids: BoundedCache[int, str] = BoundedCache(1024)
+# Small: each entry holds a span's attribute values (statements may be long).
 _sql_blocks: BoundedCache[
     Tuple[Tuple[str, ...], Tuple[Any, ...], Tuple[type, ...]], Dict[str, Any]
-] = BoundedCache(256)
+] = BoundedCache(128)
 _NO_NAMES = ("", "", "")
 
 
