@@ -45,7 +45,6 @@ from .limits import (
     EVENTS_KEY,
     LINKS_DROPPED_KEY,
     MAX_ANNOTATIONS,
-    MAX_STRING_LENGTH,
 )
 from .limits import INT_MAX as _INT_MAX
 from .limits import INT_MIN as _INT_MIN
