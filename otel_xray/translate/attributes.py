@@ -45,7 +45,6 @@ from .limits import (
     EVENTS_KEY,
     LINKS_DROPPED_KEY,
     MAX_ANNOTATIONS,
-    MAX_STRING_LENGTH,
 )
 from .limits import INT_MAX as _INT_MAX
 from .limits import INT_MIN as _INT_MIN
@@ -106,7 +105,6 @@ def apply(
     that is explicitly indexed is still annotated. A plan depends on the keys alone: callers
     remember it for the spans of one instrumentation, which repeat their keys.
     """
-    exclude = plan.exclude
     if is_segment and plan.has_user:
         user_key, user = _user(attrs)
     else:
@@ -117,7 +115,7 @@ def apply(
         or not options.indexed_set.isdisjoint(plan.key_set)
     ):
         consumed = {ANNOTATIONS_KEY, user_key} if user_key is not None else {ANNOTATIONS_KEY}
-        annotations, annotated = _annotations(attrs, options, exclude, consumed)
+        annotations, annotated = _annotations(attrs, options, plan, consumed)
         skip: AbstractSet[str] = consumed.union(annotated)
     else:  # the common case: nothing to index
         annotations = {}
@@ -126,28 +124,14 @@ def apply(
 
     default: Dict[str, Any] = {}
     namespaces: Dict[str, Dict[str, Any]] = {}
-    # The plan lines up with attrs: same keys, same order.
-    for out_key, (key, value) in zip(plan.out_keys, attrs.items()):
-        if out_key is None or value is None or key in skip:
+    for key, out_key in plan.entries:
+        value = attrs[key]
+        if value is None or key in skip:
             continue
         if out_key is _NAMESPACE:
             _add_namespace(namespaces, default, key, value)
             continue
-        # Inlined fast paths for the common values (short ASCII text, bool, int, finite
-        # float): no calls.
-        cls = type(value)
-        if cls is str:
-            if len(value) > MAX_STRING_LENGTH or not value.isascii():
-                value = to_json_value(value)
-        elif cls is int:
-            if not _INT_MIN <= value <= _INT_MAX:
-                value = to_json_value(value)
-        elif cls is float:
-            if value - value != 0.0:  # NaN or an infinity
-                value = to_json_value(value)
-        elif cls is not bool:
-            value = to_json_value(value)
-        default[out_key] = value
+        default[out_key] = to_json_value(value)
     if events or dropped_events:
         _add_events(default, events, dropped_events)
     links_block = _links(links, dropped_links, default) if links or dropped_links else None
@@ -178,15 +162,19 @@ _NAMESPACE: Any = object()
 class KeyPlan(NamedTuple):
     """What :func:`apply` decides from a span's attribute keys alone (see :func:`key_plan`)."""
 
-    out_keys: Tuple[Any, ...]
-    """Per attribute key, in order: ``None`` (mapped elsewhere), ``_NAMESPACE``
-    (``aws.xray.metadata.*``) or its :func:`metadata_key`."""
+    entries: Tuple[Tuple[str, Any], ...]
+    """``(key, where it lands)`` of each attribute key not mapped elsewhere, in the
+    attributes' order: ``_NAMESPACE`` (``aws.xray.metadata.*``) or its :func:`metadata_key`
+    in ``metadata.default``."""
     key_set: FrozenSet[str]
     exclude: FrozenSet[str]
     has_user: bool
     """A ``user`` key (``enduser.id``, ``user.id``) is present."""
     has_annotations_key: bool
     """``aws.xray.annotations`` is present."""
+    annotation_candidates: BoundedCache[Tuple[Tuple[str, ...], bool], Tuple[Tuple[str, str], ...]]
+    """Per ``(indexed_attributes, annotation_dots)`` without index-all: the keys to annotate
+    in priority order and their annotation keys (filled by :func:`_annotations`)."""
 
 
 def key_plan(keys: Tuple[str, ...], exclude: FrozenSet[str]) -> KeyPlan:
@@ -195,15 +183,15 @@ def key_plan(keys: Tuple[str, ...], exclude: FrozenSet[str]) -> KeyPlan:
     key_set = frozenset(keys)
     return KeyPlan(
         tuple(
-            None if key in exclude
-            else _NAMESPACE if key.startswith(METADATA_PREFIX)
-            else metadata_key(key)
+            (key, _NAMESPACE if key.startswith(METADATA_PREFIX) else metadata_key(key))
             for key in keys
+            if key not in exclude
         ),
         key_set,
         exclude,
         not _USER_KEY_SET.isdisjoint(key_set),
         ANNOTATIONS_KEY in key_set,
+        BoundedCache(8),
     )
 
 
@@ -238,7 +226,7 @@ def annotation_value(value: Any) -> Optional[AnnotationValue]:
 
 
 def _annotations(
-    attrs: Attributes, options: TranslateOptions, exclude: FrozenSet[str], consumed: Set[str]
+    attrs: Attributes, options: TranslateOptions, plan: KeyPlan, consumed: Set[str]
 ) -> Tuple[Dict[str, AnnotationValue], Set[str]]:
     """The annotations and the attribute keys they fully represent (so not in metadata).
 
@@ -251,14 +239,20 @@ def _annotations(
         options.indexed_attributes or options.index_all_attributes or ANNOTATIONS_KEY in attrs
     ):
         return annotations, annotated  # the common case: nothing to index
-    seen: Set[str] = set()
     dots = options.annotation_dots
-    for key in _candidates(attrs, options, exclude, consumed):
+    if options.index_all_attributes or plan.has_annotations_key:
+        candidates = _named(_candidates(attrs, options, plan.exclude, consumed), dots)
+    else:  # configured keys only: the same candidates for every span with these keys
+        cache_key = (options.indexed_attributes, dots)
+        found = plan.annotation_candidates.get(cache_key)
+        if found is None:
+            found = plan.annotation_candidates.put(
+                cache_key, _named(_candidates(attrs, options, plan.exclude, consumed), dots)
+            )
+        candidates = found
+    for key, name in candidates:
         if len(annotations) >= MAX_ANNOTATIONS:
             break
-        if key in seen:
-            continue
-        seen.add(key)
         value = attrs.get(key)
         if (
             type(value) is str
@@ -268,7 +262,6 @@ def _annotations(
             clean_value: Optional[AnnotationValue] = value  # annotation_value, inlined
         else:
             clean_value = annotation_value(value)
-        name = annotation_key(key, dots=dots)
         # On a collision after cleaning, the key earlier in priority keeps the name.
         if clean_value is None or not name or name in annotations:
             continue
@@ -276,6 +269,11 @@ def _annotations(
         if not (isinstance(value, str) and len(value) > MAX_ANNOTATION_STRING_LENGTH):
             annotated.add(key)
     return annotations, annotated
+
+
+def _named(keys: List[str], dots: bool) -> Tuple[Tuple[str, str], ...]:
+    """``(key, annotation_key(key))`` of each of ``keys``, in order, each key once."""
+    return tuple((key, annotation_key(key, dots=dots)) for key in dict.fromkeys(keys))
 
 
 def _candidates(

@@ -19,7 +19,7 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.semconv._incubating.attributes.db_attributes import DB_SYSTEM
 from opentelemetry.semconv._incubating.attributes.http_attributes import HTTP_STATUS_CODE
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
-from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from ..config import TranslateOptions
 from ..ids import to_xray_trace_id
@@ -182,11 +182,16 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
             body["namespace"] = "remote"
 
     code = http.status_code(attrs) if shape.has_status else None
+    has_request = False
     if shape.has_http:
         http_block = http.build_http_block(attrs, outgoing, as_segment, code)
         if http_block:
             body["http"] = http_block
-    failed = status is not None and status.status_code is _ERROR
+            has_request = "request" in http_block
+    if type(status) is Status:  # the SDK's own: its field, without the property call
+        failed = status._status_code is _ERROR
+    else:
+        failed = status is not None and status.status_code is _ERROR
     if code is not None or failed:
         body.update(errors.error_flags(code, status))
     if events or failed:
@@ -200,21 +205,22 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         aws_block: Dict[str, Any] = res_fields.pop("aws", None) or {}
         res_metadata = res_fields.pop("metadata", None)
         body.update(res_fields)
-    else:
-        aws_block = {}
-    if is_aws:
-        aws_block.update(aws.aws_block(attrs))
-    if as_segment:
+        if is_aws:
+            aws_block.update(aws.aws_block(attrs))
         rule = attrs.get(attributes.SAMPLING_RULE_KEY)
         if type(rule) is str and rule:
             aws_block["xray"] = {**aws_block.get("xray", {}), "sampling_rule_name": rule}
-    if aws_block:
-        body["aws"] = aws_block
-    sql_block = sql.sql_block(attrs) if shape.maybe_sql else None
+        if aws_block:
+            body["aws"] = aws_block
+    elif is_aws:
+        aws_block = aws.aws_block(attrs)  # a new dict: the body keeps it
+        if aws_block:
+            body["aws"] = aws_block
+    sql_block = _sql_block(keys, attrs) if shape.maybe_sql else None
     if sql_block:
         body["sql"] = sql_block
     variant = (2 if is_aws else 0) + (1 if sql_block else 0)
-    if "request" in body.get("http", ()):
+    if has_request:
         variant += 4  # the keys the http request is built from leave metadata too
     plan = shape.key_plans[variant]
     if plan is None:
@@ -384,6 +390,10 @@ def _sequence(raw: Any, span: ReadableSpan, name: str) -> Tuple[Sequence[Any], i
 _shapes: BoundedCache[Tuple[str, ...], _Shape] = BoundedCache(512)
 _resource_names_cache: BoundedCache[int, Tuple[Resource, Tuple[str, str, str]]] = BoundedCache(32)
 _trace_ids: BoundedCache[int, str] = BoundedCache(1024)
+# Small: each entry holds a span's attribute values (statements may be long).
+_sql_blocks: BoundedCache[
+    Tuple[Tuple[str, ...], Tuple[Any, ...], Tuple[type, ...]], Dict[str, Any]
+] = BoundedCache(128)
 _NO_NAMES = ("", "", "")
 
 
@@ -397,6 +407,30 @@ def _resource_names(span_resource: Optional[Resource]) -> Tuple[str, str, str]:
     found = names.resource_names(span_resource)
     _resource_names_cache.put(id(span_resource), (span_resource, found))
     return found
+
+
+def _sql_block(keys: Tuple[str, ...], attrs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """:func:`sql.sql_block` (a new dict), remembered per attribute values.
+
+    The spans of one query repeat every attribute (parameterised statement, database,
+    server), so the block is looked up by all of them: whatever :func:`sql.sql_block`
+    reads, equal keys and equal values of the same type give an equal block. Only spans
+    whose values are all text, integers or booleans are remembered (equal floats, or
+    equal sequences, can differ in what they hold: ``0.0``/``-0.0``, ``(1,)``/``(True,)``).
+    """
+    values = tuple(attrs.values())
+    types = tuple(map(type, values))
+    if not _SQL_CACHED_TYPES.issuperset(types):
+        return sql.sql_block(attrs)
+    key = (keys, values, types)
+    block = _sql_blocks.get(key)
+    if block is None:
+        block = _sql_blocks.put(key, sql.sql_block(attrs) or {})
+    # {}: not a SQL system. A copy: the body is the caller's to change.
+    return block.copy() if block else None
+
+
+_SQL_CACHED_TYPES = frozenset({str, int, bool})
 
 
 def standalone(item: Translated) -> Document:

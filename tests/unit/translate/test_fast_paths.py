@@ -225,3 +225,58 @@ def test_metadata_follows_each_spans_own_key_order(recorder: SpanRecorder) -> No
     assert [list(doc["metadata"]["default"].items()) for doc in docs] == [
         [("a", 1), ("b", 2)], [("b", 2), ("a", 1)], [("a", 1), ("b", 2)]
     ]
+
+
+_SQL_CALL = {
+    "db.system.name": "postgresql", "db.namespace": "shop",
+    "db.query.text": "SELECT 1", "server.address": "db.internal", "server.port": 5432,
+}
+
+
+def test_a_repeated_sql_span_gets_its_own_sql_block(recorder: SpanRecorder) -> None:
+    spans = [
+        recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local", attributes=_SQL_CALL)
+        for _ in range(2)
+    ]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+    docs[0]["sql"]["url"] = "changed"
+
+    assert docs[1]["sql"] == {
+        "database_type": "postgresql", "sanitized_query": "SELECT 1",
+        "url": "postgresql://db.internal:5432/shop",
+    }
+
+
+def test_sql_blocks_follow_each_spans_value_types(recorder: SpanRecorder) -> None:
+    # Equal values of other types (True == 1) must not share a remembered block.
+    ports = [5432, True, 5432, 1]
+    spans = [
+        recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local",
+                      attributes={**_SQL_CALL, "server.port": port})
+        for port in ports
+    ]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    assert [doc["sql"]["url"] for doc in docs] == [
+        "postgresql://db.internal:5432/shop", "postgresql://db.internal/shop",
+        "postgresql://db.internal:5432/shop", "postgresql://db.internal:1/shop",
+    ]
+
+
+def test_annotations_follow_each_spans_values_with_the_same_keys(
+    recorder: SpanRecorder,
+) -> None:
+    options = TranslateOptions(indexed_attributes=("a", "b", "a"), lambda_mode=False)
+    spans = [
+        recorder.span("s", attributes={"a": a, "b": "x"})
+        for a in ("first", [1, 2], "third")
+    ]
+
+    docs = [assert_valid_document(to_document(span, options)) for span in spans]
+
+    assert [doc["annotations"] for doc in docs] == [
+        {"a": "first", "b": "x"}, {"b": "x"}, {"a": "third", "b": "x"}
+    ]
+    assert docs[1]["metadata"]["default"] == {"a": [1, 2]}
