@@ -71,7 +71,8 @@ def pack(
     if min(map(len, map(_BODY, items))) < 2:  # perhaps a body with nothing to send
         items = _without_empty(items, failed)
     forest = build(items)
-    link_propagated(forest.tops, forest.children)
+    if any("cause" in body for body in map(_BODY, items)):  # most batches carry no error
+        link_propagated(forest.tops, forest.children)
     detached: List[Node] = []
     documents: List[Packed] = []
     spans = 0
