@@ -190,14 +190,6 @@ class Trace:
             warnings.append(f"ids used more than once in the trace: {', '.join(duplicates)}")
         return warnings
 
-    @property
-    def segment_count(self) -> int:
-        return sum(1 for _, node in self.walk() if node.is_segment)
-
-    @property
-    def node_count(self) -> int:
-        return sum(1 for _ in self.walk())
-
 
 def _tree(doc: Dict[str, Any], by_id: Dict[str, Node], *, is_segment: bool) -> Node:
     """The node of ``doc`` with its embedded subsegments below it (an explicit stack)."""
