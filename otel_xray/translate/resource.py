@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import orjson
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.semconv._incubating.attributes.aws_attributes import (
     AWS_ECS_CLUSTER_ARN,
@@ -88,53 +87,27 @@ _MAX_DEPLOYMENT_ID = 2**53
 #: At most this many ``cloudwatch_logs`` entries.
 MAX_LOG_GROUPS = 50
 _CacheKey = Tuple[int, bool, Tuple[str, ...], str]
-# Each entry holds the resource (so its id cannot be reused while cached), the fields and,
-# when they survive a JSON round trip unchanged, their JSON: parsing it is the fastest way
-# to a fresh deep copy.
-_fields: BoundedCache[_CacheKey, Tuple[Resource, Dict[str, Any], Optional[bytes]]] = (
-    BoundedCache(32)
-)
+# Each entry holds the resource, so its id cannot be reused while cached.
+_fields: BoundedCache[_CacheKey, Tuple[Resource, Mapping[str, Any]]] = BoundedCache(32)
 
 
-def segment_fields(resource: Optional[Resource], options: TranslateOptions) -> Dict[str, Any]:
-    """Fields a segment gets from its resource.
+def segment_fields(
+    resource: Optional[Resource], options: TranslateOptions
+) -> Mapping[str, Any]:
+    """Fields a segment gets from its resource: any of ``origin``, ``aws`` (a dict merged
+    into the segment's ``aws`` block), ``service`` and ``metadata`` (namespaces merged into
+    the segment's metadata, for ``options.resource_metadata``).
 
-    Returns a new dict (the caller may consume it) with any of ``origin``, ``aws`` (a dict
-    merged into the segment's ``aws`` block), ``service`` and ``metadata`` (namespaces merged
-    into the segment's metadata, for ``options.resource_metadata``).
+    Every segment of a resource shares the same fields, values included: read-only, like
+    every value of a translated body (see :class:`~otel_xray.translate.segment.Translated`).
     """
     if resource is None:
         return _compute({}, options)
     key = (id(resource), options.resource_metadata, options.log_group_names, options.ecs_origin)
     entry = _fields.get(key)
     if entry is None or entry[0] is not resource:
-        fields = _compute(resource.attributes, options)
-        entry = _fields.put(key, (resource, fields, _as_json(fields)))
-    if entry[2] is not None:
-        return orjson.loads(entry[2])  # type: ignore[no-any-return]
-    return _copy_fields(entry[1])
-
-
-def _as_json(fields: Dict[str, Any]) -> Optional[bytes]:
-    """The JSON of ``fields`` if parsing it gives back equal fields of the same types."""
-    try:
-        encoded = orjson.dumps(fields)
-    except (TypeError, ValueError):
-        return None
-    return encoded if _same(orjson.loads(encoded), fields) else None
-
-
-def _same(copy: Any, original: Any) -> bool:
-    """Equal, down to the type of every value (``1 == 1.0`` and ``[1] == (1,)`` are not)."""
-    if type(copy) is not type(original):
-        return False
-    if isinstance(original, dict):
-        return list(copy) == list(original) and all(
-            _same(copy[key], value) for key, value in original.items()
-        )
-    if isinstance(original, list):
-        return len(copy) == len(original) and all(map(_same, copy, original))
-    return bool(copy == original)
+        entry = _fields.put(key, (resource, _compute(resource.attributes, options)))
+    return entry[1]
 
 
 def _compute(attrs: Mapping[str, Any], options: TranslateOptions) -> Dict[str, Any]:
@@ -345,23 +318,3 @@ def _log_group_of_arn(arn: str) -> Optional[str]:
     if len(parts) >= 7 and parts[0] == "arn" and parts[5] == "log-group" and parts[6]:
         return parts[6]
     return None
-
-
-def _copy_fields(fields: Dict[str, Any]) -> Dict[str, Any]:
-    return {
-        key: value if type(value) in _ATOMIC else _copy(value) for key, value in fields.items()
-    }
-
-
-_ATOMIC = frozenset({str, int, float, bool, type(None)})
-
-
-def _copy(value: Any) -> Any:
-    """A copy of the cached JSON-like fields, down to every dict and list."""
-    if isinstance(value, dict):
-        return {
-            key: item if type(item) in _ATOMIC else _copy(item) for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [item if type(item) in _ATOMIC else _copy(item) for item in value]
-    return value

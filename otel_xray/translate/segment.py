@@ -10,6 +10,7 @@ packer can nest bodies as subsegments without re-translating.
 from __future__ import annotations
 
 import collections
+import itertools
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from opentelemetry.attributes import BoundedAttributes
@@ -92,6 +93,8 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     # concerns apply, skipping the others.
     events: Sequence[Any]
     links: Sequence[Any]
+    start_time: Any
+    end_time: Any
     cls = type(span)
     reads_fields = _span_classes.get(cls)
     if reads_fields is None:
@@ -137,7 +140,6 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     lambda_mode = options.lambda_mode
     is_root = is_document_root(parent, kind, lambda_mode)
     as_segment = is_root and not (lambda_mode and parent is not None)
-    outgoing = kind is _CLIENT or kind is _PRODUCER
     # printf-style: the fastest way to format an int as hex (f-strings take twice as long).
     span_hex = "%016x" % span_id  # noqa: UP031
     keys = tuple(attrs)
@@ -145,6 +147,56 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     if shape is None:
         shape = _shapes.put(keys, _Shape(keys))
 
+    if type(status) is Status:  # the SDK's own: its field, without the property call
+        failed = status._status_code is _ERROR
+    else:
+        failed = status is not None and status.status_code is _ERROR
+    timed = (
+        type(start_time) is int is type(end_time) and 0 <= start_time <= end_time <= _MAX_TIME_NS
+    )
+    memo_key = None
+    if timed and not (failed or events or links or dropped_events or dropped_links):
+        memo_key = _memo_key(shape, attrs, span_name, kind, is_root, as_segment,
+                             span_resource, options)
+    memo = _memos.get(memo_key) if memo_key is not None else None
+    if memo is not None and memo[0] is span_resource and memo[1] is options:
+        shape.memo_hits += 1
+        body: Document = {
+            "name": memo[2], "id": span_hex,
+            "start_time": start_time / 1e9, "end_time": end_time / 1e9, **memo[3],
+        }
+    else:
+        body = _body(
+            span_hex, span_name, kind, start_time, end_time, timed, status, failed,
+            span_resource, attrs, keys, shape, events, dropped_events, links, dropped_links,
+            options, is_root, as_segment,
+        )
+        if memo_key is not None:
+            _remember(shape, memo_key, body, span_resource, options)
+
+    if parent is None:
+        parent_id = None
+    elif type(parent) is SpanContext:
+        parent_id = "%016x" % parent[1]  # noqa: UP031
+    else:
+        parent_id = "%016x" % parent.span_id  # noqa: UP031
+    xray_trace_id = _trace_ids.get(trace_id) or _trace_ids.put(
+        trace_id, to_xray_trace_id(trace_id)
+    )
+    return _new_translated(
+        Translated, (body, xray_trace_id, span_hex, parent_id, is_root, as_segment)
+    )
+
+
+def _body(
+    span_hex: str, span_name: str, kind: SpanKind, start_time: Any, end_time: Any,
+    timed: bool, status: Optional[Status], failed: bool, span_resource: Optional[Resource],
+    attrs: Dict[str, Any], keys: Tuple[str, ...], shape: _Shape, events: Sequence[Any],
+    dropped_events: int, links: Sequence[Any], dropped_links: int,
+    options: TranslateOptions, is_root: bool, as_segment: bool,
+) -> Document:
+    """The document body of a span, from its parts as :func:`translate_span` read them."""
+    outgoing = kind is _CLIENT or kind is _PRODUCER
     operation = None
     if is_root:
         if as_segment and names.is_operation_root(kind, attrs):
@@ -167,7 +219,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         )
         name = names.call_name(span_name, kind, attrs, service, steps)
     body: Document = {"name": name, "id": span_hex}
-    if type(start_time) is int is type(end_time) and 0 <= start_time <= end_time <= _MAX_TIME_NS:
+    if timed:
         body["start_time"] = start_time / 1e9
         body["end_time"] = end_time / 1e9
         clamped = None
@@ -188,10 +240,6 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
         if http_block:
             body["http"] = http_block
             has_request = "request" in http_block
-    if type(status) is Status:  # the SDK's own: its field, without the property call
-        failed = status._status_code is _ERROR
-    else:
-        failed = status is not None and status.status_code is _ERROR
     if code is not None or failed:
         body.update(errors.error_flags(code, status))
     if events or failed:
@@ -201,15 +249,21 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
 
     res_metadata = None
     if as_segment:
+        # Shared by every segment of the resource: merged, never changed.
         res_fields = resource.segment_fields(span_resource, options)
-        aws_block: Dict[str, Any] = res_fields.pop("aws", None) or {}
-        res_metadata = res_fields.pop("metadata", None)
-        body.update(res_fields)
+        aws_block: Dict[str, Any] = res_fields.get("aws") or {}
+        for field, value in res_fields.items():
+            if field == "metadata":
+                res_metadata = value
+            elif field != "aws":
+                body[field] = value
         if is_aws:
-            aws_block.update(aws.aws_block(attrs))
+            aws_block = {**aws_block, **aws.aws_block(attrs)}
         rule = attrs.get(attributes.SAMPLING_RULE_KEY)
         if type(rule) is str and rule:
-            aws_block["xray"] = {**aws_block.get("xray", {}), "sampling_rule_name": rule}
+            aws_block = {
+                **aws_block, "xray": {**aws_block.get("xray", {}), "sampling_rule_name": rule}
+            }
         if aws_block:
             body["aws"] = aws_block
     elif is_aws:
@@ -241,18 +295,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
             clamped
         )
 
-    if parent is None:
-        parent_id = None
-    elif type(parent) is SpanContext:
-        parent_id = "%016x" % parent[1]  # noqa: UP031
-    else:
-        parent_id = "%016x" % parent.span_id  # noqa: UP031
-    xray_trace_id = _trace_ids.get(trace_id) or _trace_ids.put(
-        trace_id, to_xray_trace_id(trace_id)
-    )
-    return _new_translated(
-        Translated, (body, xray_trace_id, span_hex, parent_id, is_root, as_segment)
-    )
+    return body
 
 
 class _Shape:
@@ -263,7 +306,8 @@ class _Shape:
     """
 
     __slots__ = (
-        "has_http", "has_status", "key_plans", "key_set", "maybe_aws", "maybe_sql", "name_steps"
+        "has_http", "has_status", "key_plans", "key_set", "maybe_aws", "maybe_sql",
+        "memo_hits", "memo_misses", "memo_skip", "name_steps",
     )
 
     def __init__(self, keys: Tuple[str, ...]) -> None:
@@ -280,6 +324,91 @@ class _Shape:
         """:func:`attributes.key_plan` per :data:`_EXCLUDES` entry, made when first used."""
         self.name_steps: Dict[int, Tuple[names.NameStep, ...]] = {}
         """:func:`names.call_name_steps` by ``id`` of the :class:`SpanKind` member."""
+        self.memo_hits = self.memo_misses = 0
+        """Lookups in :data:`_memos` since the last look at the hit rate (see _remember)."""
+        self.memo_skip = 0
+        """Spans of this shape still to translate without a lookup (too few repeated)."""
+
+
+
+# --- spans that repeat ----------------------------------------------------------------
+#
+# Most spans of a service repeat an earlier one in everything but their ids and times: the
+# same query, the same downstream call, the same internal step. Such a span gets the
+# remembered fields of the first one instead of being translated again. The key holds
+# everything the fields are made of -- the attribute keys (via the shape) and values with
+# their types, the name, the kind, where the span stands (root, segment), the resource and
+# the options -- and only spans whose fields depend on nothing else qualify: no events or
+# links, no error status (a cause carries fresh exception ids), times in range.
+
+#: Remembered fields: key -> (resource, options, name, the fields after the times).
+_memos: BoundedCache[Tuple[Any, ...], Tuple[Any, Any, str, Document]] = BoundedCache(1024)
+#: Attribute value types that qualify: equal values of these types give equal JSON (not so
+#: floats: 0.0 == -0.0; nor sequences of numbers: (1,) == (True,)). Tuples of text qualify.
+_MEMO_TYPES = frozenset({str, int, bool, tuple})
+_TEXT = frozenset({str})
+#: Text (code points, all values together) beyond which a span is not remembered: the
+#: entry keeps its values alive.
+_MEMO_MAX_TEXT = 2048
+#: Every this many misses of one shape, its hit rate is looked at: below one hit in four,
+#: its spans skip the lookup for the next _MEMO_PAUSE spans (their values rarely repeat:
+#: request paths, ids), then try again.
+_MEMO_WINDOW = 32
+_MEMO_PAUSE = 2048
+
+
+def _memo_key(
+    shape: _Shape, attrs: Dict[str, Any], span_name: str, kind: SpanKind, is_root: bool,
+    as_segment: bool, span_resource: Optional[Resource], options: TranslateOptions,
+) -> Optional[Tuple[Any, ...]]:
+    """The :data:`_memos` key of a span that qualifies, or ``None``."""
+    if shape.memo_skip:
+        shape.memo_skip -= 1
+        return None
+    if type(kind) is not SpanKind or type(span_name) is not str:
+        return None
+    values = tuple(attrs.values())
+    types = tuple(map(type, values))
+    if not _MEMO_TYPES.issuperset(types):
+        return None
+    if tuple in types and not all(
+        _TEXT.issuperset(map(type, value)) for value in values if type(value) is tuple
+    ):
+        return None
+    # The shape, resource and options by identity (the entry holds the resource and the
+    # options, so their ids stay theirs); a SpanKind member's id is its own for good.
+    return (
+        shape, values, types, span_name, id(kind), is_root, as_segment,
+        id(span_resource), id(options),
+    )
+
+
+def _remember(
+    shape: _Shape, key: Tuple[Any, ...], body: Document, span_resource: Optional[Resource],
+    options: TranslateOptions,
+) -> None:
+    """Keep the fields of ``body`` after its times for the spans that repeat it."""
+    shape.memo_misses += 1
+    if shape.memo_misses >= _MEMO_WINDOW:
+        if shape.memo_hits * 3 < shape.memo_misses:
+            shape.memo_skip = _MEMO_PAUSE
+        shape.memo_hits = shape.memo_misses = 0
+    text = 0
+    for value in key[1]:
+        if type(value) is str:
+            text += len(value)
+        elif type(value) is tuple:
+            text += sum(map(len, value))
+    if text > _MEMO_MAX_TEXT:
+        return
+    # The body starts with name, id, start_time, end_time (a timed span): the rest is shared.
+    # Nothing changes a body's values after translation (packing trims copies), so the
+    # spans that repeat this one may share them.
+    _memos.put(key, (span_resource, options, body["name"], dict(_after_times(body))))
+
+
+def _after_times(body: Document) -> Any:
+    return itertools.islice(body.items(), 4, None)
 
 
 # --- times --------------------------------------------------------------------------------

@@ -298,16 +298,27 @@ def test_subsegment_gets_no_resource_fields() -> None:
     assert not _resource_keys(doc)
 
 
-# --- segment_fields itself: caching and copies ------------------------------------------
+# --- segment_fields itself: caching and sharing ------------------------------------------
 
-def test_each_call_returns_a_fresh_copy() -> None:
+def test_segments_of_one_resource_share_its_fields_unchanged() -> None:
     resource = Resource.create({**AWS, "cloud.platform": "aws_ec2", "host.id": "i-1"})
-    first = resource_fields.segment_fields(resource, OPTIONS)
-    first["aws"]["ec2"]["instance_id"] = "changed"
-    first.pop("origin")
-    second = resource_fields.segment_fields(resource, OPTIONS)
-    assert second["aws"]["ec2"]["instance_id"] == "i-1"
-    assert second["origin"] == "AWS::EC2::Instance"
+    fields = resource_fields.segment_fields(resource, OPTIONS)
+    before = repr(fields)
+    recorder = SpanRecorder(resource=resource)
+    # A segment that adds to the aws block (an AWS call, a sampling rule): into its own copy.
+    call = recorder.span("DynamoDB.GetItem", kind=SpanKind.SERVER, attributes={
+        "rpc.system": "aws-api", "rpc.service": "DynamoDB", "rpc.method": "GetItem",
+        "aws.xray.sampling_rule_name": "rule-a",
+    })
+    doc = assert_valid_document(to_document(call, OPTIONS))
+    plain = assert_valid_document(to_document(recorder.span("GET /", kind=SpanKind.SERVER),
+                                              OPTIONS))
+
+    assert resource_fields.segment_fields(resource, OPTIONS) is fields
+    assert repr(fields) == before
+    assert doc["aws"]["xray"]["sampling_rule_name"] == "rule-a"
+    assert doc["aws"]["operation"] == "GetItem"
+    assert plain["aws"] == fields["aws"]
 
 
 def test_other_options_give_other_fields_for_the_same_resource() -> None:
