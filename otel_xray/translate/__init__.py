@@ -8,6 +8,7 @@ the packer can nest). Each concern lives in its own module: ``names``, ``http``,
 
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -24,9 +25,11 @@ def to_document(span: ReadableSpan, options: Optional[TranslateOptions] = None) 
     A document root (no parent, a remote parent, or kind SERVER/CONSUMER) becomes a
     segment; any other span a standalone subsegment carrying ``type``, ``trace_id`` and
     ``parent_id``. ``options`` default to :meth:`TranslateOptions.from_env` (read once).
-    Use :class:`~otel_xray.XRaySpanProcessor` to nest whole span trees.
+    Use :class:`~otel_xray.XRaySpanProcessor` to nest whole span trees. The document is
+    the caller's own: changing it changes no other span's document.
     """
-    return standalone(translate_span(span, options or _default_options()))
+    # A deep copy: translated bodies share their values with other spans' (see Translated).
+    return copy.deepcopy(standalone(translate_span(span, options or _default_options())))
 
 
 _DEFAULT: Optional[TranslateOptions] = None

@@ -54,7 +54,12 @@ class Translated(NamedTuple):
     """One span's document, ready to stand alone or to be nested by the packer."""
 
     body: Document
-    """Document fields without ``trace_id``/``type``/``parent_id``; nestable as-is."""
+    """Document fields without ``trace_id``/``type``/``parent_id``; nestable as-is.
+
+    Read-only below its top level: the values (``http``, ``metadata``, ``aws``…) may be
+    shared with other spans' bodies (spans that repeat one another, segments of one
+    resource). Whoever changes a document changes a copy (packing trims decoded copies).
+    """
     trace_id: str
     """X-Ray trace id (``1-xxxxxxxx-…``)."""
     span_id: str

@@ -14,12 +14,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes
 
 from otel_xray import TranslateOptions
 from otel_xray.ids import to_xray_trace_id
-from otel_xray.translate import to_document
+from otel_xray.translate import segment, to_document
 from otel_xray.translate.attributes import EVENTS_DROPPED_KEY, EVENTS_KEY, LINKS_DROPPED_KEY
 from otel_xray.translate.names import clean_name
 from tests.support.helpers import (
@@ -280,3 +280,125 @@ def test_annotations_follow_each_spans_values_with_the_same_keys(
         {"a": "first", "b": "x"}, {"b": "x"}, {"a": "third", "b": "x"}
     ]
     assert docs[1]["metadata"]["default"] == {"a": [1, 2]}
+
+
+# --- spans that repeat an earlier one ----------------------------------------------------
+# A span equal to an earlier one in everything but ids and times gets the earlier span's
+# remembered fields: each test pins one thing the remembered fields must not leak across.
+
+
+def _body(doc: Dict[str, Any]) -> Dict[str, Any]:
+    """The document without what differs between two spans of equal content."""
+    return {k: v for k, v in doc.items()
+            if k not in {"id", "trace_id", "parent_id", "start_time", "end_time"}}
+
+
+def test_a_repeated_span_gets_the_document_of_a_fresh_translation(
+    recorder: SpanRecorder,
+) -> None:
+    attributes = {**_SQL_CALL, "rows": 3, "cached": False, "tables": ("a", "b")}
+    spans = [recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local",
+                           attributes=attributes) for _ in range(3)]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    assert _body(docs[1]) == _body(docs[2]) == _body(docs[0])
+    assert len({doc["id"] for doc in docs}) == 3
+    assert docs[1]["start_time"] == spans[1].start_time / 1e9  # type: ignore[operator]
+
+
+def test_a_repeated_span_keeps_each_values_type(recorder: SpanRecorder) -> None:
+    # Equal values of other types (True == 1 == 1.0, 0.0 == -0.0, (1,) == (True,)).
+    values = [True, 1, 1.0, 0.0, -0.0, (1,), (True,), "1"]
+    spans = [recorder.span("work", attributes={"v": value}) for value in values * 2]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    got = [doc["metadata"]["default"]["v"] for doc in docs]
+    expected = [True, 1, 1.0, 0.0, -0.0, [1], [True], "1"] * 2
+    assert [(type(v), v) for v in got] == [(type(v), v) for v in expected]
+    assert [str(v) for v in got] == [str(v) for v in expected]  # -0.0 stays -0.0
+
+
+def test_a_repeated_span_follows_its_own_name_kind_and_place(recorder: SpanRecorder) -> None:
+    attributes = {"http.request.method": "GET", "url.full": "http://a.example/x"}
+    made = [
+        recorder.span("one", kind=SpanKind.CLIENT, parent="local", attributes=attributes),
+        recorder.span("two", kind=SpanKind.CLIENT, parent="local", attributes=attributes),
+        recorder.span("one", kind=SpanKind.INTERNAL, parent="local", attributes=attributes),
+        recorder.span("one", kind=SpanKind.CLIENT, parent="remote", attributes=attributes),
+        recorder.span("one", kind=SpanKind.CLIENT, parent="local", attributes=attributes),
+    ]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in made]
+
+    assert [doc.get("namespace") for doc in docs] == ["remote", "remote", None, None, "remote"]
+    assert [doc.get("type") for doc in docs] == [
+        "subsegment", "subsegment", "subsegment", None, "subsegment"
+    ]
+    assert _body(docs[4]) == _body(docs[0])
+    assert docs[0]["name"] == docs[1]["name"]  # an HTTP call is named after its host
+    assert docs[2]["name"] == "one"
+
+
+def test_a_repeated_span_follows_its_own_resource_and_options() -> None:
+    first = SpanRecorder(resource=Resource.create({"service.name": "a", "service.version": "1"}))
+    second = SpanRecorder(resource=Resource.create({"service.name": "a", "service.version": "2"}))
+    indexed = TranslateOptions(lambda_mode=False, indexed_attributes=("k",))
+    spans = [recorder.span("GET /", kind=SpanKind.SERVER, attributes={"k": "v"})
+             for recorder in (first, second, first)]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+    annotated = assert_valid_document(to_document(spans[0], indexed))
+
+    assert [doc["service"]["version"] for doc in docs] == ["1", "2", "1"]
+    assert annotated["annotations"] == {"k": "v"}
+    assert "annotations" not in docs[2]
+
+
+def test_failed_spans_each_get_their_own_exception_ids(recorder: SpanRecorder) -> None:
+    error = ValueError("boom")
+    spans = [recorder.span("work", parent="local", exception=error,
+                           status=Status(StatusCode.ERROR, "boom")) for _ in range(2)]
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    ids = [doc["cause"]["exceptions"][0]["id"] for doc in docs]
+    assert ids[0] != ids[1]
+
+
+def test_a_document_changed_by_its_reader_changes_no_later_one(recorder: SpanRecorder) -> None:
+    spans = [recorder.span("SELECT", kind=SpanKind.CLIENT, parent="local",
+                           attributes=_SQL_CALL) for _ in range(2)]
+
+    first = to_document(spans[0], OPTIONS)
+    first["sql"]["url"] = "changed"
+    first["metadata"]["default"]["new"] = 1
+    second = to_document(spans[1], OPTIONS)
+
+    assert second["sql"]["url"] == "postgresql://db.internal:5432/shop"
+    assert "new" not in second.get("metadata", {}).get("default", {})
+
+
+def test_spans_with_much_text_are_not_remembered(recorder: SpanRecorder) -> None:
+    before = len(segment._memos)
+    for index in range(3):
+        span = recorder.span(f"big-{index}", attributes={"text": "x" * 5000})
+        assert_valid_document(to_document(span, OPTIONS))
+
+    assert len(segment._memos) <= before  # (or emptied, when it filled up)
+
+
+def test_spans_whose_values_never_repeat_stop_being_remembered(
+    recorder: SpanRecorder,
+) -> None:
+    spans = [recorder.span("unique", attributes={"request.id": f"r-{n}", "shape.probe": 1})
+             for n in range(200)]
+    before = len(segment._memos)
+
+    docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
+
+    assert len(segment._memos) - before <= segment._MEMO_WINDOW
+    assert [doc["metadata"]["default"]["request.id"] for doc in docs] == [
+        f"r-{n}" for n in range(200)
+    ]
