@@ -21,7 +21,7 @@ at a time.
 from __future__ import annotations
 
 import collections
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .translate.segment import Translated
 
@@ -61,28 +61,48 @@ class TraceBuffer:
 
     def add(self, item: Translated, now: float) -> List[Translated]:
         """Take a finished span; return the spans ready to send now (possibly none)."""
+        return self.add_all((item,), now)
+
+    def add_all(
+        self,
+        items: Iterable[Translated],
+        now: float,
+        failed: Optional[List[Tuple[Translated, Exception]]] = None,
+    ) -> List[Translated]:
+        """Take finished spans, in the order they ended; return the spans ready to send now.
+
+        A span this buffer fails on (a bug) is not held: it goes to ``failed`` with the
+        error, for the caller to count (without ``failed``, the error is raised).
+        """
         ready: List[Translated] = []
-        trace_id = item.trace_id
-        parent = item.parent_id
-        key = (trace_id, item.span_id)
-        parent_key = (trace_id, parent) if parent is not None else None
-        if (
-            item.is_root
-            or parent_key is None
-            or parent_key in self._sent
-            or parent_key in self._sent_before
-            or key in self._pending  # a span id seen twice: never overwrite (and lose) one
-        ):
-            self._release(key, item, ready)
-            return ready
-        self._pending[key] = (item, now)
-        siblings = self._children.get(parent_key)
-        if siblings is None:
-            self._children[parent_key] = [key]
-        else:
-            siblings.append(key)
-        if len(self._pending) > self.max_spans:
-            self.released_early["buffer_full"] += self._release_oldest(ready)
+        pending, children, max_spans = self._pending, self._children, self.max_spans
+        for item in items:
+            try:
+                trace_id = item.trace_id
+                parent = item.parent_id
+                key = (trace_id, item.span_id)
+                parent_key = (trace_id, parent) if parent is not None else None
+                if (
+                    item.is_root
+                    or parent_key is None
+                    or parent_key in self._sent  # both generations: _release swaps them
+                    or parent_key in self._sent_before
+                    or key in pending  # a span id seen twice: never overwrite (and lose) one
+                ):
+                    self._release(key, item, ready)
+                    continue
+                pending[key] = (item, now)
+                siblings = children.get(parent_key)
+                if siblings is None:
+                    children[parent_key] = [key]
+                else:
+                    siblings.append(key)
+                if len(pending) > max_spans:
+                    self.released_early["buffer_full"] += self._release_oldest(ready)
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed.append((item, exc))
         return ready
 
     def expire(self, now: float) -> List[Translated]:

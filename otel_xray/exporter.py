@@ -8,7 +8,7 @@ call. For whole-trace documents regardless of batch boundaries use
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -16,7 +16,6 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .config import TranslateOptions
 from .emit import Emitter
 from .pipeline import Pipeline, default_emitter, suppressed
-from .translate.segment import Translated
 
 __all__ = ["XRaySpanExporter"]
 
@@ -81,16 +80,7 @@ class XRaySpanExporter(SpanExporter):
 
     def _export(self, spans: Sequence[ReadableSpan]) -> bool:
         pipeline = self._pipeline
-        items: List[Translated] = []
-        unsampled = 0
-        for span in spans:
-            context = span.context
-            if context is not None and not context.trace_flags.sampled:
-                unsampled += 1
-                continue
-            item = pipeline.translate(span)
-            if item is not None:
-                items.append(item)
+        items, unsampled = pipeline.translate_all(spans)
         if unsampled:
             pipeline.counters.add("spans_unsampled", unsampled)
         translated_all = len(items) + unsampled == len(spans)

@@ -11,10 +11,11 @@ API, urllib for the daemon's TCP proxy) records no spans of our own exports.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from ._diag import Counters, RateLimitedLog
 from .config import TranslateOptions
@@ -35,6 +36,7 @@ _STATS = (
     "spans_dropped.invalid_emitter_result", "spans_dropped.shutdown", "spans_dropped.internal",
 )
 _DROPPED_PREFIX = "spans_dropped."
+_SAMPLED = TraceFlags.SAMPLED
 
 # The key OpenTelemetry's instrumentations check before recording (the SDK's batch
 # processor sets it around every export).
@@ -80,16 +82,32 @@ class Pipeline:
         self.counters = Counters()
         self.diag = RateLimitedLog(_log)
 
-    def translate(self, span: ReadableSpan) -> Optional[Translated]:
-        """The span translated for packing, or ``None`` (counted, logged) when it cannot be."""
-        try:
-            item = translate_span(span, self.options)
-            if not item.body:
-                raise ValueError(f"span {item.span_id} has an empty document body")
-            return item
-        except Exception as exc:
-            self._translate_error(getattr(span, "name", "?"), exc)
-            return None
+    def translate_all(self, spans: Iterable[ReadableSpan]) -> Tuple[List[Translated], int]:
+        """The sampled ``spans`` translated for packing, and how many were not sampled.
+
+        A span that cannot be translated is left out, counted and logged.
+        """
+        items: List[Translated] = []
+        append = items.append
+        options = self.options
+        unsampled = 0
+        for span in spans:
+            try:
+                context = span.context
+                if context is not None and not (
+                    context[3] & _SAMPLED  # a tuple: indexing skips two property calls
+                    if type(context) is SpanContext else context.trace_flags.sampled
+                ):
+                    unsampled += 1
+                    continue
+                item = translate_span(span, options)
+                if not item.body:
+                    raise ValueError(f"span {item.span_id} has an empty document body")
+            except Exception as exc:
+                self._translate_error(getattr(span, "name", "?"), exc)
+                continue
+            append(item)
+        return items, unsampled
 
     def send(self, items: Sequence[Translated]) -> bool:
         """Pack ``items`` into documents and send them in one emitter call.

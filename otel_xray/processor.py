@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Deque, Dict, List, Optional
+from typing import Deque, Dict, List, Optional, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -53,6 +53,9 @@ SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
     "shutdown_timeout_millis", "OTEL_EXPORTER_XRAY_SHUTDOWN_TIMEOUT_MILLIS", 30_000, 0, 600_000
 )
 
+
+#: Spans the worker takes from the queue at a time (under the lock on_end takes: briefly).
+_TAKE = 64
 
 # What the pipeline counts for each span the worker took from the queue.
 _SETTLED = (
@@ -310,23 +313,23 @@ class XRaySpanProcessor(SpanProcessor):
     def _round(self, flush: bool) -> None:
         """Take what is queued now, send what is ready, release orphans."""
         now = time.monotonic()
-        queue, buffer, pipeline = self._queue, self._buffer, self._pipeline
+        buffer, pipeline = self._buffer, self._pipeline
         batch_size = self._batch_size
         ready: List[Translated] = []
-        for _ in range(len(queue)):
-            try:
-                span = queue.popleft()
-            except IndexError:
+        failed: List[Tuple[Translated, Exception]] = []
+        left = len(self._queue)  # not more: a busy application must not keep us here
+        while left > 0:
+            spans = self._take(min(left, _TAKE))
+            if not spans:
                 break
-            self._taken += 1
-            item = pipeline.translate(span)
-            if item is None:
-                continue
-            try:
-                ready.extend(buffer.add(item, now))
-            except Exception:  # a bug in the buffer loses this span, counted
-                pipeline.counters.add("spans_dropped.internal")
-                pipeline.diag.error("internal", "buffering a span failed", exc_info=True)
+            left -= len(spans)
+            items, _ = pipeline.translate_all(spans)  # on_end queued sampled spans only
+            ready.extend(buffer.add_all(items, now, failed))
+            if failed:  # a bug in the buffer loses these spans, counted
+                pipeline.counters.add("spans_dropped.internal", len(failed))
+                pipeline.diag.error("internal", "buffering %d spans failed: %r",
+                                    len(failed), failed[0][1])
+                failed.clear()
             if len(ready) >= batch_size:
                 self._send(ready)
                 ready = []
@@ -334,6 +337,15 @@ class XRaySpanProcessor(SpanProcessor):
         if flush:
             ready.extend(buffer.flush())
         self._send(ready)
+
+    def _take(self, limit: int) -> List[ReadableSpan]:
+        """Up to ``limit`` queued spans, counted as taken in the same step (under the lock
+        that :meth:`stats` reads the queue under: no span is ever in neither count)."""
+        with self._lock:
+            queue = self._queue
+            spans = [queue.popleft() for _ in range(min(limit, len(queue)))]
+            self._taken += len(spans)
+        return spans
 
     def _send(self, ready: List[Translated]) -> None:
         try:

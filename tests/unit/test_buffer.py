@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
+
+import pytest
 
 from otel_xray.buffer import TraceBuffer
 from otel_xray.translate.segment import Translated
@@ -108,3 +110,32 @@ def test_sent_ids_are_forgotten_in_bounded_generations() -> None:
     assert ids(held.add(item("late", "r39999"), 1.0)) == ["late"]
     # The oldest are forgotten: a late child waits (and leaves as an orphan later).
     assert held.add(item("very-late", "r0"), 1.0) == []
+
+
+def test_a_batch_is_held_and_released_as_one_span_at_a_time_would_be() -> None:
+    batch = [item("c1", "a"), item("a", "r"), item("other", "elsewhere"),
+             item("r", root=True), item("late", "r")]
+    one_by_one = buffer()
+    expected = [entry for single in batch for entry in one_by_one.add(single, 0.0)]
+
+    together = buffer()
+
+    assert ids(together.add_all(batch, 0.0)) == ids(expected) == ["r", "a", "c1", "late"]
+    assert len(together) == len(one_by_one) == 1
+
+
+def test_a_span_the_buffer_fails_on_is_reported_and_the_others_go_on() -> None:
+    broken = Translated({"id": "x", "name": "x"}, [TRACE], "x", "p", False, True)  # type: ignore[arg-type]
+    failed: List[Tuple[Translated, Exception]] = []
+    held = buffer()
+
+    released = held.add_all([item("c", "r"), broken, item("r", root=True)], 0.0, failed)
+
+    assert ids(released) == ["r", "c"]
+    assert [(entry.span_id, type(error)) for entry, error in failed] == [("x", TypeError)]
+
+
+def test_without_a_failed_list_the_error_is_raised() -> None:
+    broken = Translated({"id": "x", "name": "x"}, [TRACE], "x", "p", False, True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        buffer().add_all([broken], 0.0)

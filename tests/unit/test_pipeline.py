@@ -48,8 +48,8 @@ def roots(recorder: SpanRecorder, count: int) -> List[Any]:
 
 def send(emitter: ScriptedEmitter, recorder: SpanRecorder, count: int) -> Dict[str, int]:
     pipeline = Pipeline(emitter, OPTIONS)
-    items = [pipeline.translate(span) for span in roots(recorder, count)]
-    pipeline.send([entry for entry in items if entry is not None])
+    items, _ = pipeline.translate_all(roots(recorder, count))
+    pipeline.send(items)
     return pipeline.stats()
 
 
@@ -86,8 +86,8 @@ def test_an_emitter_that_raises_loses_its_spans_as_send_failed(recorder: SpanRec
 
 def test_send_reports_whether_everything_was_delivered(recorder: SpanRecorder) -> None:
     pipeline = Pipeline(ScriptedEmitter(lambda docs: [True] * len(docs)), OPTIONS)
-    item = pipeline.translate(recorder.span("root"))
-    assert item is not None and pipeline.send([item]) is True
+    (item,), _ = pipeline.translate_all([recorder.span("root")])
+    assert pipeline.send([item]) is True
     failing = Pipeline(ScriptedEmitter(lambda docs: [False] * len(docs)), OPTIONS)
     assert failing.send([item]) is False
 
