@@ -80,8 +80,7 @@ class XRaySpanExporter(SpanExporter):
 
     def _export(self, spans: Sequence[ReadableSpan]) -> bool:
         pipeline = self._pipeline
-        items, unsampled = pipeline.translate_all(spans)
+        delivered, unsampled = pipeline.export(spans)
         if unsampled:
             pipeline.counters.add("spans_unsampled", unsampled)
-        translated_all = len(items) + unsampled == len(spans)
-        return pipeline.send(items) and translated_all
+        return delivered

@@ -82,24 +82,56 @@ class Pipeline:
         self.counters = Counters()
         self.diag = RateLimitedLog(_log)
 
-    def translate_all(self, spans: Iterable[ReadableSpan]) -> Tuple[List[Translated], int]:
-        """The sampled ``spans`` translated for packing, and how many were not sampled.
+    def export(self, spans: Iterable[ReadableSpan]) -> Tuple[bool, int]:
+        """Translate, pack and send the sampled ``spans`` in one emitter call; return
+        whether every one was delivered, and how many were not sampled.
 
-        A span that cannot be translated is left out, counted and logged.
+        The spans are translated and packed one trace at a time, so that only one trace's
+        documents exist as objects at once: a batch of hundreds of spans leaves no
+        intermediate objects behind for the garbage collector to promote and sweep.
         """
-        items: List[Translated] = []
-        append = items.append
-        options = self.options
-        unsampled = 0
+        traces: Dict[int, List[ReadableSpan]] = {}
+        unsampled = unreadable = 0
         for span in spans:
             try:
                 context = span.context
-                if context is not None and not (
-                    context[3] & _SAMPLED  # a tuple: indexing skips two property calls
-                    if type(context) is SpanContext else context.trace_flags.sampled
-                ):
-                    unsampled += 1
-                    continue
+                if type(context) is SpanContext:  # a tuple: indexing skips property calls
+                    sampled, trace_id = context[3] & _SAMPLED, context[0]
+                else:  # no context: translation reports it
+                    sampled = context is None or context.trace_flags.sampled
+                    trace_id = 0 if context is None else context.trace_id
+            except Exception as exc:
+                self._translate_error(getattr(span, "name", "?"), exc)
+                unreadable += 1
+                continue
+            if not sampled:
+                unsampled += 1
+                continue
+            spans_of_trace = traces.get(trace_id)
+            if spans_of_trace is None:
+                traces[trace_id] = [span]
+            else:
+                spans_of_trace.append(span)
+        packed: List[Packed] = []
+        wanted = translated = 0
+        for spans_of_trace in traces.values():
+            items = self.translate_all(spans_of_trace)
+            wanted += len(spans_of_trace)
+            translated += len(items)
+            if items:
+                packed.extend(self._pack(items))
+        # What could not be translated or packed is counted already (translate_error).
+        complete = not unreadable and translated == wanted == sum(p.spans for p in packed)
+        return self._deliver(packed) and complete, unsampled
+
+    def translate_all(self, spans: Iterable[ReadableSpan]) -> List[Translated]:
+        """``spans`` translated for packing; a span that cannot be is left out, counted
+        and logged."""
+        items: List[Translated] = []
+        append = items.append
+        options = self.options
+        for span in spans:
+            try:
                 item = translate_span(span, options)
                 if not item.body:
                     raise ValueError(f"span {item.span_id} has an empty document body")
@@ -107,7 +139,7 @@ class Pipeline:
                 self._translate_error(getattr(span, "name", "?"), exc)
                 continue
             append(item)
-        return items, unsampled
+        return items
 
     def send(self, items: Sequence[Translated]) -> bool:
         """Pack ``items`` into documents and send them in one emitter call.

@@ -323,7 +323,7 @@ class XRaySpanProcessor(SpanProcessor):
             if not spans:
                 break
             left -= len(spans)
-            items, _ = pipeline.translate_all(spans)  # on_end queued sampled spans only
+            items = pipeline.translate_all(spans)
             ready.extend(buffer.add_all(items, now, failed))
             if failed:  # a bug in the buffer loses these spans, counted
                 pipeline.counters.add("spans_dropped.internal", len(failed))

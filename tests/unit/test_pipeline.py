@@ -48,7 +48,7 @@ def roots(recorder: SpanRecorder, count: int) -> List[Any]:
 
 def send(emitter: ScriptedEmitter, recorder: SpanRecorder, count: int) -> Dict[str, int]:
     pipeline = Pipeline(emitter, OPTIONS)
-    items, _ = pipeline.translate_all(roots(recorder, count))
+    items = pipeline.translate_all(roots(recorder, count))
     pipeline.send(items)
     return pipeline.stats()
 
@@ -86,7 +86,7 @@ def test_an_emitter_that_raises_loses_its_spans_as_send_failed(recorder: SpanRec
 
 def test_send_reports_whether_everything_was_delivered(recorder: SpanRecorder) -> None:
     pipeline = Pipeline(ScriptedEmitter(lambda docs: [True] * len(docs)), OPTIONS)
-    (item,), _ = pipeline.translate_all([recorder.span("root")])
+    (item,) = pipeline.translate_all([recorder.span("root")])
     assert pipeline.send([item]) is True
     failing = Pipeline(ScriptedEmitter(lambda docs: [False] * len(docs)), OPTIONS)
     assert failing.send([item]) is False
