@@ -13,28 +13,32 @@ and releases it with its parent, so that the packer can nest the whole tree:
   as standalone subsegments (nested among themselves where they can be). Nothing is ever
   dropped here.
 
-Pure: no threads, no I/O, no clock -- the caller passes the time. Spans are keyed by
-``(trace id, span id)``, so equal span ids in different traces never collide. One thread
-at a time.
+Pure: no threads, no I/O, no clock -- the caller passes the time. It holds whatever the
+caller gives it (the processor: finished SDK spans, translated only once their tree is
+released), under the caller's keys: ``(trace id, span id)``, so that equal span ids in
+different traces never collide. One thread at a time.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Generic, Hashable, Iterable, List, Optional, Set, Tuple, TypeVar
 
-from .translate.segment import Translated
+__all__ = ["Entry", "TraceBuffer"]
 
-__all__ = ["TraceBuffer"]
+T = TypeVar("T")
+_Key = Hashable  # (trace id, span id)
 
-_Key = Tuple[str, str]  # (trace id, span id)
+#: What :meth:`TraceBuffer.add_all` takes for one finished span: its key, its parent's key
+#: (``None`` without a parent), whether it is a document root, and what to hold.
+Entry = Tuple[_Key, Optional[_Key], bool, T]
 
-# Ids of released spans are remembered in two generations of this many (bounded memory):
+# Keys of released spans are remembered in two generations of this many (bounded memory):
 # a child that ends after its parent was released finds it there.
 _SENT_GENERATION = 16_384
 
 
-class TraceBuffer:
+class TraceBuffer(Generic[T]):
     """Finished spans waiting for the root of their local tree.
 
     ``max_spans``: the most spans held; beyond it the oldest are released early.
@@ -48,8 +52,8 @@ class TraceBuffer:
         self.max_spans = max_spans
         self.orphan_timeout = orphan_timeout
         self.released_early: Dict[str, int] = {"orphan_timeout": 0, "buffer_full": 0, "flush": 0}
-        # Oldest first: (the span, when it was added).
-        self._pending: collections.OrderedDict[_Key, Tuple[Translated, float]] = (
+        # Oldest first: key -> (what is held, its parent's key, when it was added).
+        self._pending: collections.OrderedDict[_Key, Tuple[T, Optional[_Key], float]] = (
             collections.OrderedDict()
         )
         self._children: Dict[_Key, List[_Key]] = {}
@@ -59,39 +63,35 @@ class TraceBuffer:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, item: Translated, now: float) -> List[Translated]:
-        """Take a finished span; return the spans ready to send now (possibly none)."""
-        return self.add_all((item,), now)
+    def add(self, entry: Entry[T], now: float) -> List[T]:
+        """Take a finished span; return what is ready to send now (possibly nothing)."""
+        return self.add_all((entry,), now)
 
     def add_all(
         self,
-        items: Iterable[Translated],
+        entries: Iterable[Entry[T]],
         now: float,
-        failed: Optional[List[Tuple[Translated, Exception]]] = None,
-    ) -> List[Translated]:
-        """Take finished spans, in the order they ended; return the spans ready to send now.
+        failed: Optional[List[Tuple[T, Exception]]] = None,
+    ) -> List[T]:
+        """Take finished spans, in the order they ended; return what is ready to send now.
 
         A span this buffer fails on (a bug) is not held: it goes to ``failed`` with the
         error, for the caller to count (without ``failed``, the error is raised).
         """
-        ready: List[Translated] = []
+        ready: List[T] = []
         pending, children, max_spans = self._pending, self._children, self.max_spans
-        for item in items:
+        for key, parent_key, is_root, value in entries:
             try:
-                trace_id = item.trace_id
-                parent = item.parent_id
-                key = (trace_id, item.span_id)
-                parent_key = (trace_id, parent) if parent is not None else None
                 if (
-                    item.is_root
+                    is_root
                     or parent_key is None
                     or parent_key in self._sent  # both generations: _release swaps them
                     or parent_key in self._sent_before
                     or key in pending  # a span id seen twice: never overwrite (and lose) one
                 ):
-                    self._release(key, item, ready)
+                    self._release(key, value, ready)
                     continue
-                pending[key] = (item, now)
+                pending[key] = (value, parent_key, now)
                 siblings = children.get(parent_key)
                 if siblings is None:
                     children[parent_key] = [key]
@@ -102,32 +102,32 @@ class TraceBuffer:
             except Exception as exc:
                 if failed is None:
                     raise
-                failed.append((item, exc))
+                failed.append((value, exc))
         return ready
 
-    def expire(self, now: float) -> List[Translated]:
+    def expire(self, now: float) -> List[T]:
         """Release the spans that waited longer than ``orphan_timeout`` for their root."""
-        ready: List[Translated] = []
+        ready: List[T] = []
         pending = self._pending
         cutoff = now - self.orphan_timeout
         released = 0
-        while pending and next(iter(pending.values()))[1] <= cutoff:
+        while pending and next(iter(pending.values()))[2] <= cutoff:
             released += self._release_oldest(ready)
         self.released_early["orphan_timeout"] += released
         return ready
 
-    def flush(self) -> List[Translated]:
+    def flush(self) -> List[T]:
         """Release every held span."""
-        ready: List[Translated] = []
+        ready: List[T] = []
         released = 0
         while self._pending:
             released += self._release_oldest(ready)
         self.released_early["flush"] += released
         return ready
 
-    def _release(self, key: _Key, item: Translated, ready: List[Translated]) -> None:
-        """Make ``item`` and its buffered descendants ready; remember their ids as sent."""
-        ready.append(item)
+    def _release(self, key: _Key, value: T, ready: List[T]) -> None:
+        """Make ``value`` and its buffered descendants ready; remember their keys as sent."""
+        ready.append(value)
         sent = self._sent
         sent.add(key)
         children = self._children
@@ -150,24 +150,22 @@ class TraceBuffer:
             self._sent_before = sent
             self._sent = set()
 
-    def _release_oldest(self, ready: List[Translated]) -> int:
+    def _release_oldest(self, ready: List[T]) -> int:
         """Release the held subtree that contains the oldest held span; return its size."""
         pending = self._pending
         key = next(iter(pending))
         for _ in range(len(pending)):  # bounded: parent links may form a cycle
-            parent = pending[key][0].parent_id
-            parent_key: Optional[_Key] = (key[0], parent) if parent is not None else None
+            parent_key = pending[key][1]
             if parent_key is None or parent_key == key or parent_key not in pending:
                 break
             key = parent_key
-        item = pending.pop(key)[0]
-        if item.parent_id is not None:
-            parent_key = (key[0], item.parent_id)
+        value, parent_key, _ = pending.pop(key)
+        if parent_key is not None:
             siblings = self._children.get(parent_key)
             if siblings is not None:
                 siblings.remove(key)
                 if not siblings:
                     del self._children[parent_key]
         before = len(ready)
-        self._release(key, item, ready)
+        self._release(key, value, ready)
         return len(ready) - before

@@ -115,7 +115,7 @@ class Pipeline:
         packed: List[Packed] = []
         wanted = translated = 0
         for spans_of_trace in traces.values():
-            items = self.translate_all(spans_of_trace)
+            items = self._translate_all(spans_of_trace)
             wanted += len(spans_of_trace)
             translated += len(items)
             if items:
@@ -124,7 +124,7 @@ class Pipeline:
         complete = not unreadable and translated == wanted == sum(p.spans for p in packed)
         return self._deliver(packed) and complete, unsampled
 
-    def translate_all(self, spans: Iterable[ReadableSpan]) -> List[Translated]:
+    def _translate_all(self, spans: Iterable[ReadableSpan]) -> List[Translated]:
         """``spans`` translated for packing; a span that cannot be is left out, counted
         and logged."""
         items: List[Translated] = []
@@ -140,18 +140,6 @@ class Pipeline:
                 continue
             append(item)
         return items
-
-    def send(self, items: Sequence[Translated]) -> bool:
-        """Pack ``items`` into documents and send them in one emitter call.
-
-        Returns whether every span was delivered; what was not is counted by reason.
-        """
-        if not items:
-            return True
-        packed = self._pack(items)
-        packed_spans = sum(item.spans for item in packed)
-        lost = len(items) - packed_spans  # counted by _pack as translate errors
-        return self._deliver(packed) and lost == 0
 
     def stats(self, extra: Optional[Dict[str, int]] = None) -> Dict[str, int]:
         """Every counter (0 when nothing happened), ``spans_dropped`` as the total of its

@@ -1,9 +1,9 @@
 """XRaySpanProcessor: whole local span trees as one X-Ray document each, sent in the background.
 
 The application's threads only append finished spans to a bounded queue (O(1)). One daemon
-worker thread translates them, holds each one in a :class:`~otel_xray.buffer.TraceBuffer`
-until its document root ends, and hands what is ready to the
-:class:`~otel_xray.pipeline.Pipeline` (pack, send, count). When the queue is full the
+worker thread holds each one in a :class:`~otel_xray.buffer.TraceBuffer` until its
+document root ends, and hands what is ready to the :class:`~otel_xray.pipeline.Pipeline`
+(translate, pack, send, count). When the queue is full the
 oldest queued span is dropped and counted.
 
 Every limit has an ``OTEL_EXPORTER_XRAY_*`` environment variable and a valid range;
@@ -22,13 +22,14 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanContext
 
-from .buffer import TraceBuffer
+from .buffer import Entry, TraceBuffer
 from .config import IntSetting, TranslateOptions
 from .emit import Emitter
 from .pipeline import Pipeline, default_emitter, suppressed
 from .propagation import link_displaced_parent
-from .translate.segment import Translated
+from .translate.segment import is_document_root
 
 __all__ = ["XRaySpanProcessor"]
 
@@ -95,7 +96,7 @@ class XRaySpanProcessor(SpanProcessor):
     _lock: threading.Lock
     _wake: threading.Event
     _queue: Deque[ReadableSpan]
-    _buffer: TraceBuffer
+    _buffer: TraceBuffer[ReadableSpan]
     _worker: Optional[threading.Thread]
 
     def __init__(
@@ -315,16 +316,16 @@ class XRaySpanProcessor(SpanProcessor):
         now = time.monotonic()
         buffer, pipeline = self._buffer, self._pipeline
         batch_size = self._batch_size
-        ready: List[Translated] = []
-        failed: List[Tuple[Translated, Exception]] = []
+        lambda_mode = pipeline.options.lambda_mode
+        ready: List[ReadableSpan] = []
+        failed: List[Tuple[ReadableSpan, Exception]] = []
         left = len(self._queue)  # not more: a busy application must not keep us here
         while left > 0:
             spans = self._take(min(left, _TAKE))
             if not spans:
                 break
             left -= len(spans)
-            items = pipeline.translate_all(spans)
-            ready.extend(buffer.add_all(items, now, failed))
+            ready.extend(buffer.add_all(_entries(spans, lambda_mode, ready), now, failed))
             if failed:  # a bug in the buffer loses these spans, counted
                 pipeline.counters.add("spans_dropped.internal", len(failed))
                 pipeline.diag.error("internal", "buffering %d spans failed: %r",
@@ -347,13 +348,44 @@ class XRaySpanProcessor(SpanProcessor):
             self._taken += len(spans)
         return spans
 
-    def _send(self, ready: List[Translated]) -> None:
+    def _send(self, ready: List[ReadableSpan]) -> None:
+        if not ready:
+            return
         try:
-            self._pipeline.send(ready)
-        except Exception:  # Pipeline.send guards each stage; this is a last resort
+            # All sampled: on_end queued no other (the same test as the pipeline's).
+            self._pipeline.export(ready)
+        except Exception:  # Pipeline.export guards each stage; this is a last resort
             self._pipeline.counters.add("spans_dropped.internal", len(ready))
             self._pipeline.diag.error("internal", "sending %d spans failed", len(ready),
                                       exc_info=True)
+
+
+def _entries(
+    spans: List[ReadableSpan], lambda_mode: Optional[bool], unreadable: List[ReadableSpan]
+) -> List[Entry[ReadableSpan]]:
+    """The buffer's entries for ``spans``: keys from their ids, whether each is a document
+    root. A span whose ids cannot be read goes to ``unreadable`` (to be sent at once:
+    translating it reports why it cannot be)."""
+    entries: List[Entry[ReadableSpan]] = []
+    append = entries.append
+    for span in spans:
+        try:
+            context, parent = span.context, span.parent
+            # SpanContext is a tuple: indexing skips the property calls.
+            if type(context) is SpanContext:
+                trace_id, span_id = context[0], context[1]
+            else:
+                trace_id, span_id = context.trace_id, context.span_id
+            if parent is None:
+                parent_key = None
+            else:
+                parent_key = (trace_id, parent[1] if type(parent) is SpanContext
+                              else parent.span_id)
+            append(((trace_id, span_id), parent_key,
+                    is_document_root(parent, span.kind, lambda_mode), span))
+        except Exception:
+            unreadable.append(span)
+    return entries
 
 
 def _call_weak(method: weakref.WeakMethod) -> None:  # type: ignore[type-arg]

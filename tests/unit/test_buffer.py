@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import pytest
 
-from otel_xray.buffer import TraceBuffer
-from otel_xray.translate.segment import Translated
+from otel_xray.buffer import Entry, TraceBuffer
 
 TRACE = "1-5759e988-bd862e3fe1be46a994272793"
 OTHER_TRACE = "1-5759e988-00000000000000000000beef"
 
 
+class Span(NamedTuple):
+    """What the tests hold: enough to tell the released spans apart."""
+
+    trace_id: str
+    span_id: str
+
+
 def item(span_id: str, parent: Optional[str] = None, *, root: bool = False,
-         trace: str = TRACE) -> Translated:
-    return Translated({"id": span_id, "name": span_id}, trace, span_id, parent,
-                      root or parent is None, True)
+         trace: str = TRACE) -> Entry[Span]:
+    return ((trace, span_id), (trace, parent) if parent is not None else None,
+            root or parent is None, Span(trace, span_id))
 
 
-def ids(items: List[Translated]) -> List[str]:
+def ids(items: List[Span]) -> List[str]:
     return [entry.span_id for entry in items]
 
 
-def buffer(max_spans: int = 100, orphan_timeout: float = 30.0) -> TraceBuffer:
+def buffer(max_spans: int = 100, orphan_timeout: float = 30.0) -> TraceBuffer[Span]:
     return TraceBuffer(max_spans=max_spans, orphan_timeout=orphan_timeout)
 
 
@@ -125,8 +131,8 @@ def test_a_batch_is_held_and_released_as_one_span_at_a_time_would_be() -> None:
 
 
 def test_a_span_the_buffer_fails_on_is_reported_and_the_others_go_on() -> None:
-    broken = Translated({"id": "x", "name": "x"}, [TRACE], "x", "p", False, True)  # type: ignore[arg-type]
-    failed: List[Tuple[Translated, Exception]] = []
+    broken: Entry[Span] = (([TRACE], "x"), (TRACE, "p"), False, Span(TRACE, "x"))
+    failed: List[Tuple[Span, Exception]] = []
     held = buffer()
 
     released = held.add_all([item("c", "r"), broken, item("r", root=True)], 0.0, failed)
@@ -136,6 +142,6 @@ def test_a_span_the_buffer_fails_on_is_reported_and_the_others_go_on() -> None:
 
 
 def test_without_a_failed_list_the_error_is_raised() -> None:
-    broken = Translated({"id": "x", "name": "x"}, [TRACE], "x", "p", False, True)  # type: ignore[arg-type]
+    broken: Entry[Span] = (([TRACE], "x"), (TRACE, "p"), False, Span(TRACE, "x"))
     with pytest.raises(TypeError):
         buffer().add_all([broken], 0.0)

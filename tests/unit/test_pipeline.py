@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
+import orjson
 import pytest
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from otel_xray.config import TranslateOptions
 from otel_xray.pipeline import Pipeline
@@ -48,8 +52,7 @@ def roots(recorder: SpanRecorder, count: int) -> List[Any]:
 
 def send(emitter: ScriptedEmitter, recorder: SpanRecorder, count: int) -> Dict[str, int]:
     pipeline = Pipeline(emitter, OPTIONS)
-    items = pipeline.translate_all(roots(recorder, count))
-    pipeline.send(items)
+    pipeline.export(roots(recorder, count))
     return pipeline.stats()
 
 
@@ -86,10 +89,10 @@ def test_an_emitter_that_raises_loses_its_spans_as_send_failed(recorder: SpanRec
 
 def test_send_reports_whether_everything_was_delivered(recorder: SpanRecorder) -> None:
     pipeline = Pipeline(ScriptedEmitter(lambda docs: [True] * len(docs)), OPTIONS)
-    (item,) = pipeline.translate_all([recorder.span("root")])
-    assert pipeline.send([item]) is True
+    span = recorder.span("root")
+    assert pipeline.export([span]) == (True, 0)
     failing = Pipeline(ScriptedEmitter(lambda docs: [False] * len(docs)), OPTIONS)
-    assert failing.send([item]) is False
+    assert failing.export([span]) == (False, 0)
 
 
 def test_the_emitter_runs_with_instrumentation_suppressed(recorder: SpanRecorder) -> None:
@@ -108,3 +111,36 @@ def test_an_emitter_whose_document_limit_is_too_small_is_refused() -> None:
     emitter.max_document_bytes = 100
     with pytest.raises(ValueError, match="max_document_bytes must be an int of at least"):
         Pipeline(emitter, OPTIONS)
+
+
+def test_export_sends_the_sampled_spans_and_counts_the_others() -> None:
+    def span(name: str, trace_id: int, flags: int) -> ReadableSpan:
+        context = SpanContext(trace_id, 7, False, TraceFlags(flags))
+        return ReadableSpan(name, context=context, start_time=1, end_time=2)
+
+    emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
+    pipeline = Pipeline(emitter, OPTIONS)
+
+    result = pipeline.export([span("a", 1, 1), span("b", 2, 0), span("c", 3, 1)])
+
+    assert result == (True, 1)
+    assert pipeline.stats()["spans_sent"] == 2
+
+
+def test_export_packs_the_spans_of_each_trace_together(recorder: SpanRecorder) -> None:
+    emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
+    pipeline = Pipeline(emitter, OPTIONS)
+    tracer = recorder.tracer
+    roots = [tracer.start_span(f"root-{n}", kind=SpanKind.SERVER) for n in range(2)]
+    for root in roots:  # children of the two traces end interleaved
+        with trace.use_span(root, end_on_exit=False):
+            tracer.start_span("child").end()
+    for root in roots:
+        root.end()
+
+    assert pipeline.export(recorder.spans()) == (True, 0)
+
+    documents = [orjson.loads(doc) for doc in emitter.sent]
+    assert [(doc["id"], len(doc["subsegments"])) for doc in documents] == [
+        (f"{root.get_span_context().span_id:016x}", 1) for root in roots
+    ]
