@@ -77,14 +77,14 @@ ROWS: Sequence[Row] = (
         _EXPORTER, _rate("export", f"adot_{ADOT_BIG_BATCH}"), higher=True),
     Row("app-thread CPU per span, flood (one thread creating spans non-stop): "
         "XRaySpanProcessor vs BatchSpanProcessor + no-op",
-        _cost("app_flood", "xray_processor"), _cost("app_flood", "bsp_noop"), 1.2),
+        _cost("app_flood", "xray_processor"), _cost("app_flood", "bsp_noop"), 1.1),
     Row("app-thread CPU per span, paced (1 ms of I/O wait between traces): "
         "XRaySpanProcessor vs BatchSpanProcessor + no-op",
-        _cost("app_paced", "xray_processor"), _cost("app_paced", "bsp_noop"), 1.2),
+        _cost("app_paced", "xray_processor"), _cost("app_paced", "bsp_noop"), 1.1),
     Row("app-thread CPU per span, both exporting only on a flush after the pass (no busy "
         "worker): XRaySpanProcessor vs BatchSpanProcessor + no-op",
         _cost("app_flood", "xray_processor_deferred"), _cost("app_flood", "bsp_noop_deferred"),
-        1.2),
+        1.1),
     Row("app-thread CPU per span, flood: XRaySpanProcessor vs BatchSpanProcessor + "
         "XRaySpanExporter (the same export work in the background)",
         _cost("app_flood", "xray_processor"), _cost("app_flood", "bsp_xray_exporter")),

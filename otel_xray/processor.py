@@ -22,7 +22,7 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from .buffer import Entry, TraceBuffer
 from .config import IntSetting, TranslateOptions
@@ -55,6 +55,7 @@ SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
 )
 
 
+_SAMPLED = TraceFlags.SAMPLED
 #: Spans the worker takes from the queue at a time (under the lock on_end takes: briefly).
 _TAKE = 64
 
@@ -143,7 +144,10 @@ class XRaySpanProcessor(SpanProcessor):
         """Queue a finished, sampled span for the worker: O(1), never raises or blocks."""
         try:
             context = span.context
-            sampled = context is None or context.trace_flags.sampled
+            if type(context) is SpanContext:  # a tuple: indexing skips two property calls
+                sampled = context[3] & _SAMPLED
+            else:
+                sampled = context is None or context.trace_flags.sampled
             with self._lock:  # the counts and the queue change together: exact accounting
                 self._received += 1
                 if self._closed:
