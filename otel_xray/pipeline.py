@@ -49,10 +49,14 @@ class suppressed:
     __slots__ = ("_token",)
 
     def __enter__(self) -> None:
-        self._token = otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
+        if otel_context.get_value(_SUPPRESS_KEY):  # already (an export inside an export)
+            self._token: Optional[object] = None
+        else:
+            self._token = otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
 
     def __exit__(self, *exc: object) -> None:
-        otel_context.detach(self._token)
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
 
 
 def default_emitter() -> Emitter:

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from otel_xray.config import TranslateOptions
-from otel_xray.pipeline import Pipeline
+from otel_xray.pipeline import Pipeline, suppressed
 from tests.support.helpers import SpanRecorder
 
 OPTIONS = TranslateOptions(lambda_mode=False)
@@ -144,3 +144,11 @@ def test_export_packs_the_spans_of_each_trace_together(recorder: SpanRecorder) -
     assert [(doc["id"], len(doc["subsegments"])) for doc in documents] == [
         (f"{root.get_span_context().span_id:016x}", 1) for root in roots
     ]
+
+
+def test_a_suppressed_block_inside_another_keeps_the_outer_one_suppressed() -> None:
+    with suppressed():
+        with suppressed():
+            assert not is_instrumentation_enabled()
+        assert not is_instrumentation_enabled()
+    assert is_instrumentation_enabled()
