@@ -17,16 +17,21 @@ from benchmarks.workload import ANNOTATION_KEYS
 #: The translation options of every benchmark: the workload's annotations, no Lambda.
 OPTIONS = otel_xray.TranslateOptions(indexed_attributes=ANNOTATION_KEYS, lambda_mode=False)
 
-#: A limit so large that nothing is exported before a flush: the "deferred" variants.
+#: A limit so large that nothing is exported before a flush: the "deferred" variants
+#: (BatchSpanProcessor's limits have no ceiling).
 NEVER = 10**7
+#: The same for XRaySpanProcessor, whose limits have a valid range (out of range, the
+#: default would be used): the largest queue and batch, the longest delay (no pass of a
+#: scenario lasts a minute).
+DEFERRED = {"max_queue_size": 1_000_000, "max_export_batch_size": 1_000_000,
+             "schedule_delay_millis": 60_000}
 
 
 def processor(address: str, *, deferred: bool = False) -> SpanProcessor:
     """``XRaySpanProcessor`` + ``UdpEmitter(address)``; ``deferred``: export only on flush."""
     limits: Dict[str, Any] = {}
     if deferred:
-        limits = {"max_queue_size": NEVER, "max_export_batch_size": NEVER,
-                  "schedule_delay_millis": NEVER}
+        limits = DEFERRED
     made: SpanProcessor = otel_xray.XRaySpanProcessor(
         otel_xray.UdpEmitter(address), options=OPTIONS, **limits)
     return made

@@ -84,3 +84,17 @@ def test_run_writes_json_that_the_report_renders(tmp_path: Path) -> None:
                               check=True, capture_output=True, text=True).stdout
     assert "| measure | otel-xray | peer | ratio | target | met |" in rendered
     assert "app-thread CPU of on_end alone" in rendered
+
+
+def test_our_deferred_setup_uses_limits_in_range() -> None:
+    # Out of range, a limit falls back to its default (logged once per process): the
+    # "deferred" processor would export on its own, not on the flush the report describes.
+    from benchmarks import ours
+    from otel_xray import processor
+
+    settings = {setting.name: setting for setting in (
+        processor.MAX_QUEUE_SIZE, processor.MAX_EXPORT_BATCH_SIZE,
+        processor.SCHEDULE_DELAY_MILLIS)}
+    for name, value in ours.DEFERRED.items():
+        setting = settings[name]
+        assert setting.minimum <= value <= setting.maximum, name
