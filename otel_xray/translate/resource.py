@@ -1,8 +1,8 @@
 """Resource attributes → segment fields: ``origin``, ``aws`` (ec2/ecs/eks/…), ``service``.
 
 A resource is shared by every span of a tracer provider and never changes, so the fields
-are computed once per resource (and options) and cached; each call returns a fresh copy
-that the caller may consume.
+are computed once per resource (and options), cached, and shared read-only by the
+segments of that resource.
 """
 
 from __future__ import annotations
