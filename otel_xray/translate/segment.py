@@ -348,9 +348,9 @@ class _Shape:
 
 #: Remembered fields: key -> (resource, options, name, the fields after the times).
 _memos: BoundedCache[Tuple[Any, ...], Tuple[Any, Any, str, Document]] = BoundedCache(1024)
-#: Attribute value types that qualify: equal values of these types give equal JSON (not so
-#: floats: 0.0 == -0.0; nor sequences of numbers: (1,) == (True,)). Tuples of text qualify.
-_MEMO_TYPES = frozenset({str, int, bool, tuple})
+#: Attribute value types that qualify: equal values of these types give equal JSON. Floats
+#: only when none is zero (0.0 == -0.0); of sequences only tuples of text ((1,) == (True,)).
+_MEMO_TYPES = frozenset({str, int, bool, float, tuple})
 _TEXT = frozenset({str})
 #: Text (code points, all values together) beyond which a span is not remembered: the
 #: entry keeps its values alive.
@@ -375,6 +375,8 @@ def _memo_key(
     values = tuple(attrs.values())
     types = tuple(map(type, values))
     if not _MEMO_TYPES.issuperset(types):
+        return None
+    if float in types and 0 in values:
         return None
     if tuple in types and not all(
         _TEXT.issuperset(map(type, value)) for value in values if type(value) is tuple

@@ -308,14 +308,17 @@ def test_a_repeated_span_gets_the_document_of_a_fresh_translation(
 
 
 def test_a_repeated_span_keeps_each_values_type(recorder: SpanRecorder) -> None:
-    # Equal values of other types (True == 1 == 1.0, 0.0 == -0.0, (1,) == (True,)).
-    values = [True, 1, 1.0, 0.0, -0.0, (1,), (True,), "1"]
-    spans = [recorder.span("work", attributes={"v": value}) for value in values * 2]
+    # Equal values of other types (True == 1 == 1.0, 0.0 == -0.0 == 0 == False,
+    # (1,) == (True,)), beside a float attribute (2.5) or an int one (0).
+    values = [True, 1, 1.0, 0.0, -0.0, (1,), (True,), "1", 0, False]
+    spans = [recorder.span("work", attributes={"v": value, "w": other})
+             for value in values * 2 for other in (2.5, 0)]
 
     docs = [assert_valid_document(to_document(span, OPTIONS)) for span in spans]
 
     got = [doc["metadata"]["default"]["v"] for doc in docs]
-    expected = [True, 1, 1.0, 0.0, -0.0, [1], [True], "1"] * 2
+    expected = [v for v in [True, 1, 1.0, 0.0, -0.0, [1], [True], "1", 0, False] * 2
+                for _ in range(2)]
     assert [(type(v), v) for v in got] == [(type(v), v) for v in expected]
     assert [str(v) for v in got] == [str(v) for v in expected]  # -0.0 stays -0.0
 
