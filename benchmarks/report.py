@@ -58,6 +58,7 @@ _EXPORTER = _rate("export", f"xray_exporter_{BSP_BATCH}")
 _EXPORTER_SMALL = _rate("export", f"xray_exporter_{ADOT_BATCH}")
 _WORKER = _rate("export", "xray_processor_worker")
 _FLOOR = _rate("export", f"touch_floor_{BSP_BATCH}")
+_FLOOR_WORKER = _rate("export", f"touch_floor_worker_{BSP_BATCH}")
 _ADOT = _rate("export", f"adot_{ADOT_BATCH}")
 
 #: The summary, in order.
@@ -66,6 +67,9 @@ ROWS: Sequence[Row] = (
         _EXPORTER, _FLOOR, 0.5, higher=True),
     Row("export throughput: XRaySpanProcessor worker vs the touch floor",
         _WORKER, _FLOOR, 0.5, higher=True),
+    Row("export throughput: XRaySpanProcessor worker vs the touch floor in a background "
+        "thread (both read spans another thread made)",
+        _WORKER, _FLOOR_WORKER, 0.5, higher=True),
     Row(f"export throughput: XRaySpanExporter (batches of {BSP_BATCH}) vs ADOT "
         f"(batches of {ADOT_BATCH})", _EXPORTER, _ADOT, 4.0, higher=True),
     Row(f"export throughput: XRaySpanProcessor worker vs ADOT (batches of {ADOT_BATCH})",

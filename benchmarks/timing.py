@@ -57,13 +57,15 @@ def _thread_cpu_clock(thread: threading.Thread) -> Callable[[], float]:
 
 
 class NewThreadsCpu:
-    """CPU seconds of the threads started after this object was made (a processor's worker).
+    """CPU seconds of the threads started after this object was made (a processor's worker),
+    of those that ``select`` accepts.
 
     Call :meth:`sample` now and then so that a thread started lazily is noticed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, select: Callable[[threading.Thread], bool] = lambda thread: True) -> None:
         self._before = {t.ident for t in threading.enumerate()}
+        self._select = select
         self._clocks: Dict[int, Callable[[], float]] = {}
 
     @property
@@ -73,7 +75,10 @@ class NewThreadsCpu:
     def sample(self) -> Dict[int, float]:
         for thread in threading.enumerate():
             ident = thread.ident
-            if ident is not None and ident not in self._before and ident not in self._clocks:
+            if (
+                ident is not None and ident not in self._before and ident not in self._clocks
+                and self._select(thread)
+            ):
                 self._clocks[ident] = _thread_cpu_clock(thread)
         out: Dict[int, float] = {}
         for ident, read in self._clocks.items():

@@ -13,11 +13,19 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Tuple
 
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from benchmarks import ours
 from benchmarks.context import Context, ScenarioResult, add_timing, new_result
-from benchmarks.peers import ADOT_BATCH, ADOT_BIG_BATCH, ADOT_MISSING, BSP_BATCH, TouchFloorExporter
+from benchmarks.peers import (
+    ADOT_BATCH,
+    ADOT_BIG_BATCH,
+    ADOT_MISSING,
+    BSP_BATCH,
+    TouchFloorExporter,
+    TouchFloorWorker,
+)
 from benchmarks.setups import export_in_batches, hand_over
 from benchmarks.timing import NewThreadsCpu, Pass, clock, interleaved
 from benchmarks.workload import SPANS_PER_TRACE, finished_spans
@@ -60,26 +68,38 @@ def measure(ctx: Context) -> ScenarioResult:
 
     passes: Dict[str, Pass] = {key: exporter_pass(exporter, size)
                                for key, (_, exporter, size) in exporters.items()}
-    worker, worker_notes, stop_worker = _processor_worker(ctx)
-    passes["xray_processor_worker"] = worker
     labels = {key: label for key, (label, _, _) in exporters.items()}
-    labels["xray_processor_worker"] = "XRaySpanProcessor worker thread"
+    workers = {
+        "xray_processor_worker": ("XRaySpanProcessor worker thread", _worker_pass(
+            ctx, lambda: ours.processor(sink.address), ours.dropped, floor=False)),
+        f"touch_floor_worker_{BSP_BATCH}": (
+            f"touch floor in a background thread (TouchFloorWorker), batches of {BSP_BATCH}",
+            _worker_pass(ctx, lambda: TouchFloorWorker(sink.address), lambda _: 0, floor=True)),
+    }
+    for key, (label, (worker, _, _)) in workers.items():
+        passes[key] = worker
+        labels[key] = label
     for key, cpu_wall in interleaved(ctx.size.reps, passes).items():
-        notes = worker_notes() if key == "xray_processor_worker" else []
+        notes = workers[key][1][1]() if key in workers else []
         add_timing(result, key, labels[key], traces * SPANS_PER_TRACE, cpu_wall, notes)
     for _, exporter, _ in exporters.values():
         exporter.shutdown()
-    stop_worker()
+    for _, (_, _, stop) in workers.values():
+        stop()
     return result
 
 
-def _processor_worker(ctx: Context) -> Tuple[Pass, Callable[[], List[str]], Callable[[], None]]:
-    """XRaySpanProcessor fed finished spans; the CPU of its own threads only.
+def _worker_pass(
+    ctx: Context, make: Callable[[], SpanProcessor], lost: Callable[[SpanProcessor], int],
+    floor: bool,
+) -> Tuple[Pass, Callable[[], List[str]], Callable[[], None]]:
+    """A processor fed finished spans; the CPU of its own threads only (``floor``: the
+    :class:`TouchFloorWorker`'s thread, else every other new thread).
 
     Returns the pass, a function giving its notes, and a function that shuts it down.
     """
-    threads = NewThreadsCpu()
-    processor = ours.processor(ctx.sink.address)
+    threads = NewThreadsCpu(lambda thread: (thread.name == TouchFloorWorker.THREAD) == floor)
+    processor = make()
 
     def run() -> Tuple[float, float]:
         spans = finished_spans(ctx.size.traces)
@@ -95,9 +115,9 @@ def _processor_worker(ctx: Context) -> Tuple[Pass, Callable[[], List[str]], Call
         out = [f"{threads.count} processor thread(s)"]
         if threads.count == 0:
             out.append("no worker thread found: CPU is 0")
-        lost = ours.dropped(processor)
-        if lost:
-            out.append(f"{lost:,} spans dropped")
+        dropped = lost(processor)
+        if dropped:
+            out.append(f"{dropped:,} spans dropped")
         return out
 
     return run, notes, processor.shutdown
