@@ -224,9 +224,8 @@ def _bar(node: Node, start: float, total: float, width: int, style: Style) -> st
     if total <= 0:
         first, last = 0, width
     else:
-        # Times are epoch floats: round to microseconds so 0.1 s of 1 s is 1/10 exactly.
-        first = math.floor(round(node.start - start, 6) / total * width + 1e-9)
-        last = math.ceil(round(node_end - start, 6) / total * width - 1e-9)
+        first = math.floor(_fraction(node.start - start, total) * width + 1e-9)
+        last = math.ceil(_fraction(node_end - start, total) * width - 1e-9)
         first = min(max(first, 0), width - 1)
         last = min(max(last, first + 1), width)
     colour = "red" if node.flag("fault") else "yellow" if node.flag("error") else (
@@ -237,6 +236,16 @@ def _bar(node: Node, start: float, total: float, width: int, style: Style) -> st
         + style(style.fill * (last - first), colour)
         + style.empty * (width - last)
     )
+
+
+def _fraction(offset: float, total: float) -> float:
+    """Where ``offset`` seconds fall in ``total`` seconds, within 0..1 (a time far outside
+    the trace, which a document may carry, would otherwise overflow a bar position)."""
+    # Times are epoch floats: round to microseconds so 0.1 s of 1 s is 1/10 exactly.
+    fraction = round(offset, 6) / total
+    if not fraction >= 0.0:  # also NaN
+        return 0.0
+    return min(fraction, 1.0)
 
 
 def _status(status: Optional[int], style: Style) -> str:

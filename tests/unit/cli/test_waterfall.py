@@ -355,3 +355,13 @@ def test_notes_are_summed_up_under_the_waterfall_one_line_per_reason() -> None:
         f"  ~ {NATIVE}: in_progress false next to end_time (2)",
         f"  ~ {UNKNOWN}: color",
     ]
+
+
+def test_a_time_far_outside_the_trace_is_drawn_at_its_edge() -> None:
+    # (start - T0) / 0.25 s * width overflows a float: the bar stops at the edge instead.
+    far = top("far", "b", 1.5e306, 0.25)
+    trace = trace_of(top("root", "a", 0.0, 0.25), far)
+
+    drawn = lines(trace)
+
+    assert any("far" in line for line in drawn)
