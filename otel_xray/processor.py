@@ -374,10 +374,15 @@ def _entries(
     append = entries.append
     for span in spans:
         try:
-            context, parent = span.context, span.parent
+            if type(span) is ReadableSpan:  # the SDK's own: its fields, not its properties
+                context, parent, kind = span._context, span._parent, span._kind
+            else:
+                context, parent, kind = span.context, span.parent, span.kind
             # SpanContext is a tuple: indexing skips the property calls.
             if type(context) is SpanContext:
                 trace_id, span_id = context[0], context[1]
+            elif context is None:
+                raise ValueError("span has no context")
             else:
                 trace_id, span_id = context.trace_id, context.span_id
             if parent is None:
@@ -386,7 +391,7 @@ def _entries(
                 parent_key = (trace_id, parent[1] if type(parent) is SpanContext
                               else parent.span_id)
             append(((trace_id, span_id), parent_key,
-                    is_document_root(parent, span.kind, lambda_mode), span))
+                    is_document_root(parent, kind, lambda_mode), span))
         except Exception:
             unreadable.append(span)
     return entries
