@@ -169,7 +169,7 @@ def test_partly_delivered_batch_counts_exactly_the_spans_that_arrived(
     udp_listener: UdpListener, make_emitter: Callable[[UdpListener], UserEmitter]
 ) -> None:
     emitter = make_emitter(udp_listener)
-    processor, provider = _processor(emitter, schedule_delay_millis=600_000)
+    processor, provider = _processor(emitter, schedule_delay_millis=60_000)
     ended = _uneven_traces(provider)
     assert processor.force_flush(FLUSH_MILLIS)
 

@@ -30,8 +30,9 @@ ENV_MAX_QUEUE_SIZE = "OTEL_EXPORTER_XRAY_MAX_QUEUE_SIZE"
 ENV_SCHEDULE_DELAY_MILLIS = "OTEL_EXPORTER_XRAY_SCHEDULE_DELAY_MILLIS"
 ENV_MAX_EXPORT_BATCH_SIZE = "OTEL_EXPORTER_XRAY_MAX_EXPORT_BATCH_SIZE"
 ENV_ORPHAN_TIMEOUT_MILLIS = "OTEL_EXPORTER_XRAY_ORPHAN_TIMEOUT_MILLIS"
-# The worker sleeps this long between rounds: no round starts while a test sets up.
-ASLEEP = {"schedule_delay_millis": 600_000, "max_export_batch_size": 100_000}
+# The worker sleeps this long between rounds: no round starts while a test sets up. (The
+# longest delay there is: out of range, the 500 ms default would wake it mid-test.)
+ASLEEP = {"schedule_delay_millis": 60_000, "max_export_batch_size": 100_000}
 
 
 def _names(pipe: Pipeline, documents: Sequence[Dict[str, Any]]) -> List[str]:
