@@ -24,7 +24,7 @@ from .emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
 from .packing import MIN_DOCUMENT_BYTES, Packed, pack
 from .translate.segment import Translated, translate_span
 
-__all__ = ["Pipeline", "default_emitter", "suppressed"]
+__all__ = ["Pipeline", "default_emitter", "is_sampled", "suppressed"]
 
 _log = logging.getLogger("otel_xray.pipeline")
 
@@ -57,6 +57,14 @@ class suppressed:
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             otel_context.detach(self._token)  # type: ignore[arg-type]
+
+
+def is_sampled(context: Optional[SpanContext]) -> bool:
+    """Whether the span of ``context`` is to be sent: its sampled flag. A span without a
+    context is sent on, for translation to report it."""
+    if type(context) is SpanContext:  # a tuple: indexing skips two property calls
+        return bool(context[3] & _SAMPLED)
+    return context is None or bool(context.trace_flags.sampled)
 
 
 def default_emitter() -> Emitter:
@@ -99,17 +107,16 @@ class Pipeline:
         for span in spans:
             try:
                 context = span.context
-                if type(context) is SpanContext:  # a tuple: indexing skips property calls
-                    sampled, trace_id = context[3] & _SAMPLED, context[0]
+                if not is_sampled(context):
+                    unsampled += 1
+                    continue
+                if type(context) is SpanContext:  # a tuple: indexing skips a property call
+                    trace_id = context[0]
                 else:  # no context: translation reports it
-                    sampled = context is None or context.trace_flags.sampled
                     trace_id = 0 if context is None else context.trace_id
             except Exception as exc:
                 self._translate_error(getattr(span, "name", "?"), exc)
                 unreadable += 1
-                continue
-            if not sampled:
-                unsampled += 1
                 continue
             spans_of_trace = traces.get(trace_id)
             if spans_of_trace is None:

@@ -22,12 +22,12 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext
 
 from .buffer import Entry, TraceBuffer
 from .config import IntSetting, TranslateOptions
 from .emit import Emitter
-from .pipeline import Pipeline, default_emitter, suppressed
+from .pipeline import Pipeline, default_emitter, is_sampled, suppressed
 from .propagation import link_displaced_parent
 from .translate.segment import is_document_root
 
@@ -55,7 +55,6 @@ SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
 )
 
 
-_SAMPLED = TraceFlags.SAMPLED
 #: Spans the worker takes from the queue at a time (under the lock on_end takes: briefly).
 _TAKE = 64
 
@@ -143,11 +142,7 @@ class XRaySpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Queue a finished, sampled span for the worker: O(1), never raises or blocks."""
         try:
-            context = span.context
-            if type(context) is SpanContext:  # a tuple: indexing skips two property calls
-                sampled = context[3] & _SAMPLED
-            else:
-                sampled = context is None or context.trace_flags.sampled
+            sampled = is_sampled(span.context)
             with self._lock:  # the counts and the queue change together: exact accounting
                 self._received += 1
                 if self._closed:
@@ -356,7 +351,7 @@ class XRaySpanProcessor(SpanProcessor):
         if not ready:
             return
         try:
-            # All sampled: on_end queued no other (the same test as the pipeline's).
+            # All sampled: on_end queued no other (by the pipeline's own is_sampled).
             self._pipeline.export(ready)
         except Exception:  # Pipeline.export guards each stage; this is a last resort
             self._pipeline.counters.add("spans_dropped.internal", len(ready))
