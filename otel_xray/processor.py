@@ -29,7 +29,7 @@ from .config import IntSetting, TranslateOptions
 from .emit import Emitter
 from .pipeline import Pipeline, default_emitter, is_sampled, suppressed
 from .propagation import link_displaced_parent
-from .translate.segment import is_document_root
+from .translate.segment import is_document_root, reads_fields
 
 __all__ = ["XRaySpanProcessor"]
 
@@ -369,7 +369,7 @@ def _entries(
     append = entries.append
     for span in spans:
         try:
-            if type(span) is ReadableSpan:  # the SDK's own: its fields, not its properties
+            if reads_fields(type(span)):  # the SDK's fields, as translation reads them
                 context, parent, kind = span._context, span._parent, span._kind
             else:
                 context, parent, kind = span.context, span.parent, span.kind

@@ -100,11 +100,7 @@ def translate_span(span: ReadableSpan, options: TranslateOptions) -> Translated:
     links: Sequence[Any]
     start_time: Any
     end_time: Any
-    cls = type(span)
-    reads_fields = _span_classes.get(cls)
-    if reads_fields is None:
-        reads_fields = _span_classes.put(cls, _reads_fields(cls))
-    if reads_fields:
+    if reads_fields(type(span)):
         # The SDK's own properties over these fields copy (events, links) or wrap
         # (attributes) on every access; read the fields once instead.
         context = span._context
@@ -469,16 +465,22 @@ _SPAN_PROPERTIES = (
     "context", "parent", "kind", "name", "start_time", "end_time", "status", "resource",
     "attributes", "events", "links", "dropped_events", "dropped_links",
 )
-#: Span class -> whether translation reads its parts from the SDK's private fields.
+#: Span class -> whether its spans may be read from the SDK's private fields.
 _span_classes: BoundedCache[type, bool] = BoundedCache(64)
 
 
-def _reads_fields(cls: type) -> bool:
-    """Whether spans of ``cls`` show the SDK's fields through the SDK's own properties
-    (ReadableSpan, the SDK's Span, subclasses that override none of them)."""
-    return issubclass(cls, ReadableSpan) and all(
-        getattr(cls, name, None) is getattr(ReadableSpan, name) for name in _SPAN_PROPERTIES
-    )
+def reads_fields(cls: type) -> bool:
+    """Whether spans of ``cls`` may be read from the SDK's fields (``_context``,
+    ``_parent``, ``_kind``, ``_attributes``…) instead of its properties: they show them
+    through the SDK's own properties (ReadableSpan, the SDK's Span, subclasses that
+    override none of them). Worked out once per class."""
+    known = _span_classes.get(cls)
+    if known is None:
+        known = _span_classes.put(cls, issubclass(cls, ReadableSpan) and all(
+            getattr(cls, name, None) is getattr(ReadableSpan, name)
+            for name in _SPAN_PROPERTIES
+        ))
+    return known
 
 
 def _has_fields() -> Tuple[bool, bool]:
