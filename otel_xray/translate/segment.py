@@ -344,10 +344,6 @@ class _Shape:
 
 #: Remembered fields: key -> (resource, options, name, the fields after the times).
 _memos: BoundedCache[Tuple[Any, ...], Tuple[Any, Any, str, Document]] = BoundedCache(1024)
-#: Attribute value types that qualify: equal values of these types give equal JSON. Floats
-#: only when none is zero (0.0 == -0.0); of sequences only tuples of text ((1,) == (True,)).
-_MEMO_TYPES = frozenset({str, int, bool, float, tuple})
-_TEXT = frozenset({str})
 #: Text (code points, all values together) beyond which a span is not remembered: the
 #: entry keeps its values alive.
 _MEMO_MAX_TEXT = 2048
@@ -369,14 +365,8 @@ def _memo_key(
     if type(kind) is not SpanKind or type(span_name) is not str:
         return None
     values = tuple(attrs.values())
-    types = tuple(map(type, values))
-    if not _MEMO_TYPES.issuperset(types):
-        return None
-    if float in types and 0 in values:
-        return None
-    if tuple in types and not all(
-        _TEXT.issuperset(map(type, value)) for value in values if type(value) is tuple
-    ):
+    types = _comparable_types(values)
+    if types is None:
         return None
     # The shape, resource and options by identity (the entry holds the resource and the
     # options, so their ids stay theirs); a SpanKind member's id is its own for good.
@@ -548,27 +538,48 @@ def _resource_names(span_resource: Optional[Resource]) -> Tuple[str, str, str]:
 
 
 def _sql_block(keys: Tuple[str, ...], attrs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """:func:`sql.sql_block` (a new dict), remembered per attribute values.
+    """:func:`sql.sql_block`, remembered per attribute values.
 
     The spans of one query repeat every attribute (parameterised statement, database,
     server), so the block is looked up by all of them: whatever :func:`sql.sql_block`
-    reads, equal keys and equal values of the same type give an equal block. Only spans
-    whose values are all text, integers or booleans are remembered (equal floats, or
-    equal sequences, can differ in what they hold: ``0.0``/``-0.0``, ``(1,)``/``(True,)``).
+    reads, equal keys and equal values of the same type give an equal block (only values
+    :func:`_comparable_types` accepts). Shared, like every value of a body.
     """
     values = tuple(attrs.values())
-    types = tuple(map(type, values))
-    if not _SQL_CACHED_TYPES.issuperset(types):
+    types = _comparable_types(values)
+    if types is None:
         return sql.sql_block(attrs)
     key = (keys, values, types)
     block = _sql_blocks.get(key)
     if block is None:
         block = _sql_blocks.put(key, sql.sql_block(attrs) or {})
-    # {}: not a SQL system. A copy: the body is the caller's to change.
-    return block.copy() if block else None
+    return block or None  # {}: not a SQL system
 
 
-_SQL_CACHED_TYPES = frozenset({str, int, bool})
+#: Value types whose equal values translate alike (floats and tuples with exceptions, see
+#: _comparable_types).
+_COMPARABLE_TYPES = frozenset({str, int, bool, float, tuple})
+_TEXT = frozenset({str})
+
+
+def _comparable_types(values: Tuple[Any, ...]) -> Optional[Tuple[type, ...]]:
+    """The types of ``values`` when equal values of these types always translate alike, so
+    that the values and their types can key a remembered result; else ``None``.
+
+    Equal values of different types translate apart (``True == 1``), hence the types. Not
+    comparable: floats where any value is zero (``0.0 == -0.0 == 0``), sequences other than
+    tuples of text (``(1,) == (True,)``), and every other type.
+    """
+    types = tuple(map(type, values))
+    if not _COMPARABLE_TYPES.issuperset(types):
+        return None
+    if float in types and 0 in values:
+        return None
+    if tuple in types and not all(
+        _TEXT.issuperset(map(type, value)) for value in values if type(value) is tuple
+    ):
+        return None
+    return types
 
 
 def standalone(item: Translated) -> Document:
