@@ -137,19 +137,15 @@ class Pipeline:
 
     def _translate_all(self, spans: Iterable[ReadableSpan]) -> List[Translated]:
         """``spans`` translated for packing; a span that cannot be is left out, counted
-        and logged."""
+        and logged. (A body with nothing to send is left out by packing, counted alike.)"""
         items: List[Translated] = []
         append = items.append
         options = self.options
         for span in spans:
             try:
-                item = translate_span(span, options)
-                if not item.body:
-                    raise ValueError(f"span {item.span_id} has an empty document body")
+                append(translate_span(span, options))
             except Exception as exc:
                 self._translate_error(getattr(span, "name", "?"), exc)
-                continue
-            append(item)
         return items
 
     def stats(self, extra: Optional[Dict[str, int]] = None) -> Dict[str, int]:
