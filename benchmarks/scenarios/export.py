@@ -11,7 +11,8 @@ worker) is counted.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple
+import threading
+from typing import Callable, Dict, List, NamedTuple, Tuple
 
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -70,35 +71,50 @@ def measure(ctx: Context) -> ScenarioResult:
                                for key, (_, exporter, size) in exporters.items()}
     labels = {key: label for key, (label, _, _) in exporters.items()}
     workers = {
-        "xray_processor_worker": ("XRaySpanProcessor worker thread", _worker_pass(
-            ctx, lambda: ours.processor(sink.address), ours.dropped, floor=False)),
-        f"touch_floor_worker_{BSP_BATCH}": (
-            f"touch floor in a background thread (TouchFloorWorker), batches of {BSP_BATCH}",
-            _worker_pass(ctx, lambda: TouchFloorWorker(sink.address), lambda _: 0, floor=True)),
+        "xray_processor_worker": _worker_pass(
+            ctx, "XRaySpanProcessor worker thread", lambda: ours.processor(sink.address),
+            ours.dropped, _not_floor_thread),
+        f"touch_floor_worker_{BSP_BATCH}": _worker_pass(
+            ctx, f"touch floor in a background thread (TouchFloorWorker), batches of {BSP_BATCH}",
+            lambda: TouchFloorWorker(sink.address), lambda _: 0, _floor_thread),
     }
-    for key, (label, (worker, _, _)) in workers.items():
-        passes[key] = worker
-        labels[key] = label
+    for key, worker in workers.items():
+        passes[key] = worker.run
+        labels[key] = worker.label
     for key, cpu_wall in interleaved(ctx.size.reps, passes).items():
-        notes = workers[key][1][1]() if key in workers else []
+        notes = workers[key].notes() if key in workers else []
         add_timing(result, key, labels[key], traces * SPANS_PER_TRACE, cpu_wall, notes)
     for _, exporter, _ in exporters.values():
         exporter.shutdown()
-    for _, (_, _, stop) in workers.values():
-        stop()
+    for worker in workers.values():
+        worker.stop()
     return result
 
 
-def _worker_pass(
-    ctx: Context, make: Callable[[], SpanProcessor], lost: Callable[[SpanProcessor], int],
-    floor: bool,
-) -> Tuple[Pass, Callable[[], List[str]], Callable[[], None]]:
-    """A processor fed finished spans; the CPU of its own threads only (``floor``: the
-    :class:`TouchFloorWorker`'s thread, else every other new thread).
+class _Worker(NamedTuple):
+    """A processor's worker measured: its label, its pass, its notes, how to stop it."""
 
-    Returns the pass, a function giving its notes, and a function that shuts it down.
-    """
-    threads = NewThreadsCpu(lambda thread: (thread.name == TouchFloorWorker.THREAD) == floor)
+    label: str
+    run: Pass
+    notes: Callable[[], List[str]]
+    stop: Callable[[], None]
+
+
+def _floor_thread(thread: threading.Thread) -> bool:
+    return thread.name == TouchFloorWorker.THREAD
+
+
+def _not_floor_thread(thread: threading.Thread) -> bool:
+    return not _floor_thread(thread)
+
+
+def _worker_pass(
+    ctx: Context, label: str, make: Callable[[], SpanProcessor],
+    lost: Callable[[SpanProcessor], int], select: Callable[[threading.Thread], bool],
+) -> _Worker:
+    """A processor fed finished spans; the CPU of the threads it started that ``select``
+    accepts (each worker's own, when two are alive)."""
+    threads = NewThreadsCpu(select)
     processor = make()
 
     def run() -> Tuple[float, float]:
@@ -120,4 +136,4 @@ def _worker_pass(
             out.append(f"{dropped:,} spans dropped")
         return out
 
-    return run, notes, processor.shutdown
+    return _Worker(label, run, notes, processor.shutdown)
