@@ -22,6 +22,7 @@ from otel_xray.ids import to_xray_trace_id
 from otel_xray.translate import segment, to_document
 from otel_xray.translate.attributes import EVENTS_DROPPED_KEY, EVENTS_KEY, LINKS_DROPPED_KEY
 from otel_xray.translate.names import clean_name
+from tests.support.documents import without
 from tests.support.helpers import (
     REMOTE_SPAN_ID,
     REMOTE_TRACE_ID,
@@ -289,8 +290,7 @@ def test_annotations_follow_each_spans_values_with_the_same_keys(
 
 def _body(doc: Dict[str, Any]) -> Dict[str, Any]:
     """The document without what differs between two spans of equal content."""
-    return {k: v for k, v in doc.items()
-            if k not in {"id", "trace_id", "parent_id", "start_time", "end_time"}}
+    return without(doc, "id", "trace_id", "parent_id", "start_time", "end_time")
 
 
 def test_a_repeated_span_gets_the_document_of_a_fresh_translation(
