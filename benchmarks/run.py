@@ -46,7 +46,7 @@ ROOT = HERE.parent
 VENV = HERE / ".peers"
 _MARKER = VENV / "otel-xray-bench-requirements.txt"
 #: Modules of benchmarks/ that are never scenarios, even with a ``measure``.
-_NOT_SCENARIOS = {"run", "report"}
+_NOT_SCENARIOS = {"run", "report", "counts"}
 #: Distributions whose versions head the report.
 _VERSIONS = ("otel-xray", "opentelemetry-sdk", "orjson", "aws-opentelemetry-distro",
              "protobuf", "aws-xray-sdk")
@@ -59,7 +59,7 @@ def _venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
-def _ensure_peers_venv() -> Path:
+def peers_python() -> Path:
     """Create benchmarks/.peers with otel-xray[bench] (editable) unless up to date."""
     project = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     wanted = f"# pyproject {project}\n-e {ROOT}[bench]\n"
@@ -219,7 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if not os.environ.get("OTEL_XRAY_BENCH_REEXEC") and not args.here and not args.list:
-        _reexec(args.python or _ensure_peers_venv(), argv)
+        _reexec(args.python or peers_python(), argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     if args.list:
