@@ -96,12 +96,7 @@ class Pipeline:
 
     def export(self, spans: Iterable[ReadableSpan]) -> Tuple[bool, int]:
         """Translate, pack and send the sampled ``spans`` in one emitter call; return
-        whether every one was delivered, and how many were not sampled.
-
-        The spans are translated and packed one trace at a time, so that only one trace's
-        documents exist as objects at once: a batch of hundreds of spans leaves no
-        intermediate objects behind for the garbage collector to promote and sweep.
-        """
+        whether every one was delivered, and how many were not sampled."""
         traces: Dict[int, List[ReadableSpan]] = {}
         unsampled = unreadable = 0
         for span in spans:
@@ -123,17 +118,29 @@ class Pipeline:
                 traces[trace_id] = [span]
             else:
                 spans_of_trace.append(span)
+        # What could not be read is counted already (translate_error).
+        return self.export_traces(traces.values()) and not unreadable, unsampled
+
+    def export_traces(self, traces: Iterable[Sequence[ReadableSpan]]) -> bool:
+        """Translate, pack and send spans already grouped by trace, every one to be sent (the
+        processor knows both from its buffer), in one emitter call; return whether every one
+        was delivered.
+
+        The spans are translated and packed one trace at a time, so that only one trace's
+        documents exist as objects at once: a batch of hundreds of spans leaves no
+        intermediate objects behind for the garbage collector to promote and sweep.
+        """
         packed: List[Packed] = []
         wanted = translated = 0
-        for spans_of_trace in traces.values():
+        for spans_of_trace in traces:
             items = self._translate_all(spans_of_trace)
             wanted += len(spans_of_trace)
             translated += len(items)
             if items:
                 packed.extend(self._pack(items))
         # What could not be translated or packed is counted already (translate_error).
-        complete = not unreadable and translated == wanted == sum(p.spans for p in packed)
-        return self._deliver(packed) and complete, unsampled
+        complete = translated == wanted == sum(p.spans for p in packed)
+        return self._deliver(packed) and complete
 
     def _translate_all(self, spans: Iterable[ReadableSpan]) -> List[Translated]:
         """``spans`` translated for packing; a span that cannot be is left out, counted

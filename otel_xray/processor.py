@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -55,8 +55,16 @@ SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
 )
 
 
-#: Spans the worker takes from the queue at a time (under the lock on_end takes: briefly).
-_TAKE = 64
+#: The most queued spans the worker takes at once, all of them, by copying the queue (under
+#: the lock on_end takes: a C-level copy, microseconds); from a longer queue it takes
+#: _TAKE_SOME at a time, one by one.
+_TAKE_ALL = 1024
+_TAKE_SOME = 64
+#: Spans buffered between two looks at what is ready (sent once a batch is ready).
+_CHUNK = 64
+
+#: What the buffer holds: a finished span with its trace id (None: its ids cannot be read).
+_Held = Tuple[Optional[int], ReadableSpan]
 
 # What the pipeline counts for each span the worker took from the queue.
 _SETTLED = (
@@ -96,7 +104,7 @@ class XRaySpanProcessor(SpanProcessor):
     _lock: threading.Lock
     _wake: threading.Event
     _queue: Deque[ReadableSpan]
-    _buffer: TraceBuffer[ReadableSpan]
+    _buffer: TraceBuffer[_Held]
     _worker: Optional[threading.Thread]
 
     def __init__(
@@ -316,60 +324,79 @@ class XRaySpanProcessor(SpanProcessor):
         buffer, pipeline = self._buffer, self._pipeline
         batch_size = self._batch_size
         lambda_mode = pipeline.options.lambda_mode
-        ready: List[ReadableSpan] = []
-        failed: List[Tuple[ReadableSpan, Exception]] = []
+        ready: List[_Held] = []
+        failed: List[Tuple[_Held, Exception]] = []
         left = len(self._queue)  # not more: a busy application must not keep us here
         while left > 0:
-            spans = self._take(min(left, _TAKE))
+            spans = self._take(left)
             if not spans:
                 break
             left -= len(spans)
-            ready.extend(buffer.add_all(_entries(spans, lambda_mode, ready), now, failed))
-            if failed:  # a bug in the buffer loses these spans, counted
-                pipeline.counters.add("spans_dropped.internal", len(failed))
-                pipeline.diag.error("internal", "buffering %d spans failed: %r",
-                                    len(failed), failed[0][1])
-                failed.clear()
-            if len(ready) >= batch_size:
-                self._send(ready)
-                ready = []
+            for start in range(0, len(spans), _CHUNK):
+                entries = _entries(spans[start : start + _CHUNK], lambda_mode, ready)
+                ready.extend(buffer.add_all(entries, now, failed))
+                if failed:  # a bug in the buffer loses these spans, counted
+                    pipeline.counters.add("spans_dropped.internal", len(failed))
+                    pipeline.diag.error("internal", "buffering %d spans failed: %r",
+                                        len(failed), failed[0][1])
+                    failed.clear()
+                if len(ready) >= batch_size:
+                    self._send(ready)
+                    ready = []
         ready.extend(buffer.expire(now))
         if flush:
             ready.extend(buffer.flush())
         self._send(ready)
 
-    def _take(self, limit: int) -> List[ReadableSpan]:
-        """Up to ``limit`` queued spans, counted as taken in the same step (under the lock
+    def _take(self, left: int) -> List[ReadableSpan]:
+        """Queued spans, at most ``left``, counted as taken in the same step (under the lock
         that :meth:`stats` reads the queue under: no span is ever in neither count)."""
         with self._lock:
             queue = self._queue
-            spans = [queue.popleft() for _ in range(min(limit, len(queue)))]
+            if len(queue) <= min(left, _TAKE_ALL):
+                spans = list(queue)
+                queue.clear()
+            else:
+                spans = [queue.popleft() for _ in range(min(left, _TAKE_SOME, len(queue)))]
             self._taken += len(spans)
         return spans
 
-    def _send(self, ready: List[ReadableSpan]) -> None:
+    def _send(self, ready: List[_Held]) -> None:
         if not ready:
             return
         try:
-            # All sampled: on_end queued no other (by the pipeline's own is_sampled).
-            self._pipeline.export(ready)
-        except Exception:  # Pipeline.export guards each stage; this is a last resort
+            # Grouped by trace with the ids the buffer's keys were made of; all sampled
+            # (on_end queued no other, by the pipeline's own is_sampled).
+            traces: Dict[Any, List[ReadableSpan]] = {}
+            for trace_id, span in ready:
+                spans_of_trace = traces.get(trace_id)
+                if spans_of_trace is None:
+                    traces[trace_id] = [span]
+                else:
+                    spans_of_trace.append(span)
+            self._pipeline.export_traces(traces.values())
+        except Exception:  # Pipeline guards each stage; this is a last resort
             self._pipeline.counters.add("spans_dropped.internal", len(ready))
             self._pipeline.diag.error("internal", "sending %d spans failed", len(ready),
                                       exc_info=True)
 
 
 def _entries(
-    spans: List[ReadableSpan], lambda_mode: Optional[bool], unreadable: List[ReadableSpan]
-) -> List[Entry[ReadableSpan]]:
+    spans: List[ReadableSpan], lambda_mode: Optional[bool], unreadable: List[_Held]
+) -> List[Entry[_Held]]:
     """The buffer's entries for ``spans``: keys from their ids, whether each is a document
-    root. A span whose ids cannot be read goes to ``unreadable`` (to be sent at once:
-    translating it reports why it cannot be)."""
-    entries: List[Entry[ReadableSpan]] = []
+    root, and each span with its trace id. A span whose ids cannot be read goes to
+    ``unreadable`` (to be sent at once: translating it reports why it cannot be)."""
+    entries: List[Entry[_Held]] = []
     append = entries.append
+    cls: Optional[type] = None
+    fast = False
     for span in spans:
         try:
-            if reads_fields(type(span)):  # the SDK's fields, as translation reads them
+            if type(span) is not cls:  # the spans of a batch are usually of one class
+                cls = type(span)
+                fast = reads_fields(cls)
+            if fast:  # the SDK's fields, as translation reads them
                 context, parent, kind = span._context, span._parent, span._kind
             else:
                 context, parent, kind = span.context, span.parent, span.kind
@@ -386,9 +413,9 @@ def _entries(
                 parent_key = (trace_id, parent[1] if type(parent) is SpanContext
                               else parent.span_id)
             append(((trace_id, span_id), parent_key,
-                    is_document_root(parent, kind, lambda_mode), span))
+                    is_document_root(parent, kind, lambda_mode), (trace_id, span)))
         except Exception:
-            unreadable.append(span)
+            unreadable.append((None, span))
     return entries
 
 

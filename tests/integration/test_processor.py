@@ -247,6 +247,25 @@ def test_too_many_buffered_spans_sends_the_oldest_early_instead_of_dropping(
     assert_each_span_once_under_its_parent(pipe.finished(), documents)
 
 
+def test_a_queue_longer_than_one_take_is_sent_whole_trace_by_trace(
+    pipeline: MakePipeline,
+) -> None:
+    # 250 ten-span traces (2,500 spans) queued before the worker's round: it takes them in
+    # several steps (one by one from a long queue, then the rest at once) and still sends
+    # each trace as one document.
+    pipe = pipeline(max_queue_size=5000, **ASLEEP)
+    for _ in range(250):
+        _trace(pipe, 9)
+    pipe.flush()
+
+    documents = pipe.documents(250)
+
+    assert all(len(document["subsegments"]) == 9 for document in documents)
+    assert pipe.stats()["spans_sent"] == 2500
+    assert pipe.stats()["spans_dropped"] == 0
+    assert_each_span_once_under_its_parent(pipe.finished(), documents)
+
+
 # --- what is not sent ---------------------------------------------------------------------
 
 

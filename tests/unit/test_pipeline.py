@@ -146,6 +146,37 @@ def test_export_packs_the_spans_of_each_trace_together(recorder: SpanRecorder) -
     ]
 
 
+def test_export_traces_packs_each_group_it_is_given(recorder: SpanRecorder) -> None:
+    emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
+    pipeline = Pipeline(emitter, OPTIONS)
+    tracer = recorder.tracer
+    root = tracer.start_span("root", kind=SpanKind.SERVER)
+    with trace.use_span(root, end_on_exit=False):
+        tracer.start_span("child").end()
+    root.end()
+    other = recorder.span("other-root")
+
+    assert pipeline.export_traces([recorder.spans()[:2], [other]]) is True
+
+    documents = [orjson.loads(doc) for doc in emitter.sent]
+    assert [(doc["id"], len(doc.get("subsegments", ()))) for doc in documents] == [
+        (f"{root.get_span_context().span_id:016x}", 1),
+        (f"{other.context.span_id:016x}", 0),
+    ]
+    assert pipeline.stats()["spans_sent"] == 3
+
+
+def test_export_traces_counts_a_span_it_cannot_translate(recorder: SpanRecorder) -> None:
+    emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
+    pipeline = Pipeline(emitter, OPTIONS)
+    no_context = ReadableSpan("no-context", context=None, start_time=1, end_time=2)
+
+    assert pipeline.export_traces([[no_context], [recorder.span("root")]]) is False
+
+    assert pipeline.stats()["spans_dropped.translate_error"] == 1
+    assert pipeline.stats()["spans_sent"] == 1
+
+
 def test_a_suppressed_block_inside_another_keeps_the_outer_one_suppressed() -> None:
     with suppressed():
         with suppressed():
