@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pytest
@@ -19,6 +20,7 @@ from opentelemetry.util.types import Attributes
 
 from otel_xray.emit.udp import UdpEmitter
 from otel_xray.processor import XRaySpanProcessor
+from tests.support.faults import wait_until
 from tests.support.helpers import REMOTE_SPAN_ID, remote_context
 from tests.support.packing import assert_each_span_once_under_its_parent, span_id
 from tests.support.pipeline import OPTIONS, Pipeline, valid_documents
@@ -264,6 +266,43 @@ def test_a_queue_longer_than_one_take_is_sent_whole_trace_by_trace(
     assert pipe.stats()["spans_sent"] == 2500
     assert pipe.stats()["spans_dropped"] == 0
     assert_each_span_once_under_its_parent(pipe.finished(), documents)
+
+
+class _ParentShownByProperty(ReadableSpan):
+    """A span class that shows its parent through its own property (its field holds none)."""
+
+    def __init__(self, shown_parent: SpanContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shown_parent = shown_parent
+
+    @property
+    def parent(self) -> Optional[SpanContext]:
+        return self._shown_parent
+
+
+def test_a_span_class_showing_its_parent_by_a_property_is_held_under_that_parent(
+    pipeline: MakePipeline,
+) -> None:
+    # An SDK span, then one of another class, in one round (two queued spans wake the
+    # worker): the worker reads each class's spans its own way. The fields of the second
+    # hold no parent: read from them, it would be a root, sent at once.
+    pipe = pipeline(schedule_delay_millis=60_000, max_export_batch_size=2)
+    root = pipe.tracer.start_span("root", kind=SpanKind.SERVER)
+    pipe.child("sdk-child", root).end()
+    root_context = root.get_span_context()
+    now = time.time_ns()
+    pipe.processor.on_end(_ParentShownByProperty(
+        root_context, name="own-class",
+        context=SpanContext(root_context.trace_id, 0xABC, False, TraceFlags(TraceFlags.SAMPLED)),
+        start_time=now, end_time=now + 1000,
+    ))
+    assert wait_until(lambda: pipe.stats()["spans_queued"] == 0)
+
+    assert pipe.stats()["spans_buffered"] == 2  # both wait for the root
+    root.end()
+    pipe.flush()
+    (document,) = pipe.documents(1)
+    assert sorted(sub["name"] for sub in document["subsegments"]) == ["own-class", "sdk-child"]
 
 
 # --- what is not sent ---------------------------------------------------------------------
