@@ -11,7 +11,7 @@ API, urllib for the daemon's TCP proxy) records no spans of our own exports.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
@@ -97,7 +97,7 @@ class Pipeline:
     def export(self, spans: Iterable[ReadableSpan]) -> Tuple[bool, int]:
         """Translate, pack and send the sampled ``spans`` in one emitter call; return
         whether every one was delivered, and how many were not sampled."""
-        traces: Dict[int, List[ReadableSpan]] = {}
+        sampled: List[Tuple[Hashable, ReadableSpan]] = []
         unsampled = unreadable = 0
         for span in spans:
             try:
@@ -113,26 +113,30 @@ class Pipeline:
                 self._translate_error(getattr(span, "name", "?"), exc)
                 unreadable += 1
                 continue
+            sampled.append((trace_id, span))
+        # What could not be read is counted already (translate_error).
+        return self.export_by_trace(sampled) and not unreadable, unsampled
+
+    def export_by_trace(self, spans: Iterable[Tuple[Hashable, ReadableSpan]]) -> bool:
+        """Translate, pack and send spans that are all to be sent, each with the id of its
+        trace (the processor knows both from its buffer), in one emitter call; return
+        whether every one was delivered.
+
+        The spans are grouped by trace, then translated and packed one trace at a time, so
+        that only one trace's documents exist as objects at once: a batch of hundreds of
+        spans leaves no intermediate objects behind for the garbage collector to promote
+        and sweep.
+        """
+        traces: Dict[Hashable, List[ReadableSpan]] = {}
+        for trace_id, span in spans:
             spans_of_trace = traces.get(trace_id)
             if spans_of_trace is None:
                 traces[trace_id] = [span]
             else:
                 spans_of_trace.append(span)
-        # What could not be read is counted already (translate_error).
-        return self.export_traces(traces.values()) and not unreadable, unsampled
-
-    def export_traces(self, traces: Iterable[Sequence[ReadableSpan]]) -> bool:
-        """Translate, pack and send spans already grouped by trace, every one to be sent (the
-        processor knows both from its buffer), in one emitter call; return whether every one
-        was delivered.
-
-        The spans are translated and packed one trace at a time, so that only one trace's
-        documents exist as objects at once: a batch of hundreds of spans leaves no
-        intermediate objects behind for the garbage collector to promote and sweep.
-        """
         packed: List[Packed] = []
         wanted = translated = 0
-        for spans_of_trace in traces:
+        for spans_of_trace in traces.values():
             items = self._translate_all(spans_of_trace)
             wanted += len(spans_of_trace)
             translated += len(items)

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -365,16 +365,9 @@ class XRaySpanProcessor(SpanProcessor):
         if not ready:
             return
         try:
-            # Grouped by trace with the ids the buffer's keys were made of; all sampled
-            # (on_end queued no other, by the pipeline's own is_sampled).
-            traces: Dict[Any, List[ReadableSpan]] = {}
-            for trace_id, span in ready:
-                spans_of_trace = traces.get(trace_id)
-                if spans_of_trace is None:
-                    traces[trace_id] = [span]
-                else:
-                    spans_of_trace.append(span)
-            self._pipeline.export_traces(traces.values())
+            # With the trace ids the buffer's keys were made of; all sampled (on_end queued
+            # no other, by the pipeline's own is_sampled).
+            self._pipeline.export_by_trace(ready)
         except Exception:  # Pipeline guards each stage; this is a last resort
             self._pipeline.counters.add("spans_dropped.internal", len(ready))
             self._pipeline.diag.error("internal", "sending %d spans failed", len(ready),

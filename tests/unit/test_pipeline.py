@@ -146,7 +146,9 @@ def test_export_packs_the_spans_of_each_trace_together(recorder: SpanRecorder) -
     ]
 
 
-def test_export_traces_packs_each_group_it_is_given(recorder: SpanRecorder) -> None:
+def test_export_by_trace_packs_the_spans_of_each_trace_id_together(
+    recorder: SpanRecorder,
+) -> None:
     emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
     pipeline = Pipeline(emitter, OPTIONS)
     tracer = recorder.tracer
@@ -156,7 +158,9 @@ def test_export_traces_packs_each_group_it_is_given(recorder: SpanRecorder) -> N
     root.end()
     other = recorder.span("other-root")
 
-    assert pipeline.export_traces([recorder.spans()[:2], [other]]) is True
+    child, parent = recorder.spans()[:2]
+    # The trace ids are the caller's: the pipeline reads none from the spans.
+    assert pipeline.export_by_trace([("a", child), ("b", other), ("a", parent)]) is True
 
     documents = [orjson.loads(doc) for doc in emitter.sent]
     assert [(doc["id"], len(doc.get("subsegments", ()))) for doc in documents] == [
@@ -166,12 +170,12 @@ def test_export_traces_packs_each_group_it_is_given(recorder: SpanRecorder) -> N
     assert pipeline.stats()["spans_sent"] == 3
 
 
-def test_export_traces_counts_a_span_it_cannot_translate(recorder: SpanRecorder) -> None:
+def test_export_by_trace_counts_a_span_it_cannot_translate(recorder: SpanRecorder) -> None:
     emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
     pipeline = Pipeline(emitter, OPTIONS)
     no_context = ReadableSpan("no-context", context=None, start_time=1, end_time=2)
 
-    assert pipeline.export_traces([[no_context], [recorder.span("root")]]) is False
+    assert pipeline.export_by_trace([(None, no_context), (1, recorder.span("root"))]) is False
 
     assert pipeline.stats()["spans_dropped.translate_error"] == 1
     assert pipeline.stats()["spans_sent"] == 1
