@@ -128,9 +128,9 @@ def _sender(variant: str, address: str) -> Callable[[List[ReadableSpan]], None]:
     raise SystemExit(f"unknown variant {variant!r}; there are: {', '.join(VARIANTS)}")
 
 
-def drive(variant: str, traces: int, send: bool) -> int:
+def drive(variant: str, traces: int, send: bool) -> None:
     """Make ``traces`` traces of finished spans and, if ``send``, send them as ``variant``
-    does (after a warm-up); return the spans made.
+    does (after a warm-up).
 
     Under valgrind the caller ends the process at once afterwards (``os._exit``): tearing
     the interpreter down frees the spans in one run and not in the other (a processor that
@@ -153,7 +153,6 @@ def drive(variant: str, traces: int, send: bool) -> int:
     if send:
         sender(spans)
     sink.close()
-    return len(spans)
 
 
 # -- running valgrind --------------------------------------------------------------------------
