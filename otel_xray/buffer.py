@@ -13,25 +13,35 @@ and releases it with its parent, so that the packer can nest the whole tree:
   as standalone subsegments (nested among themselves where they can be). Nothing is ever
   dropped here.
 
+Spans are handed over a trace at a time (:meth:`TraceBuffer.add`), so that the usual case
+costs a few set operations per trace rather than holding and releasing span after span:
+when none of a trace's new spans has to wait (each one's parent is among them, was
+released, or is none) and no held span waits for one of them, they are all released
+together at once. (Spans whose parent links form a cycle among themselves, which only
+hand-made spans can, leave that way too instead of waiting for the timeout.)
+
 Pure: no threads, no I/O, no clock -- the caller passes the time. It holds whatever the
 caller gives it (the processor: finished SDK spans, translated only once their tree is
-released), under the caller's keys: ``(trace id, span id)``, so that equal span ids in
-different traces never collide. One thread at a time.
+released), by trace id and span id, so that equal span ids in different traces never
+collide. One thread at a time.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Dict, Generic, Hashable, Iterable, List, Optional, Set, Tuple, TypeVar
+import itertools
+import operator
+from typing import Dict, Generic, Hashable, List, Optional, Sequence, Set, Tuple, TypeVar
 
 __all__ = ["Entry", "TraceBuffer"]
 
 T = TypeVar("T")
-_Key = Hashable  # (trace id, span id)
+_Key = Tuple[Hashable, Hashable]  # (trace id, span id)
 
-#: What :meth:`TraceBuffer.add_all` takes for one finished span: its key, its parent's key
-#: (``None`` without a parent), whether it is a document root, and what to hold.
-Entry = Tuple[_Key, Optional[_Key], bool, T]
+#: What :meth:`TraceBuffer.add` takes for one finished span of a trace: its span id, its
+#: parent's span id (``None`` without a parent), whether it is a document root, and what
+#: to hold.
+Entry = Tuple[Hashable, Optional[Hashable], bool, T]
 
 # Keys of released spans are remembered in two generations of this many (bounded memory):
 # a child that ends after its parent was released finds it there.
@@ -63,25 +73,30 @@ class TraceBuffer(Generic[T]):
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, entry: Entry[T], now: float) -> List[T]:
-        """Take a finished span; return what is ready to send now (possibly nothing)."""
-        return self.add_all((entry,), now)
-
-    def add_all(
+    def add(
         self,
-        entries: Iterable[Entry[T]],
+        trace_id: Hashable,
+        entries: Sequence[Entry[T]],
         now: float,
         failed: Optional[List[Tuple[T, Exception]]] = None,
     ) -> List[T]:
-        """Take finished spans, in the order they ended; return what is ready to send now.
+        """Take finished spans of the trace ``trace_id``, in the order they ended; return
+        what is ready to send now (possibly nothing).
 
         A span this buffer fails on (a bug) is not held: it goes to ``failed`` with the
         error, for the caller to count (without ``failed``, the error is raised).
         """
         ready: List[T] = []
+        try:
+            if self._release_whole(trace_id, entries, ready):
+                return ready
+        except Exception:  # the spans are taken one by one below, and errors told
+            pass
         pending, children, max_spans = self._pending, self._children, self.max_spans
-        for key, parent_key, is_root, value in entries:
+        for span_id, parent_id, is_root, value in entries:
             try:
+                key = (trace_id, span_id)
+                parent_key = None if parent_id is None else (trace_id, parent_id)
                 if (
                     is_root
                     or parent_key is None
@@ -104,6 +119,30 @@ class TraceBuffer(Generic[T]):
                     raise
                 failed.append((value, exc))
         return ready
+
+    def _release_whole(
+        self, trace_id: Hashable, entries: Sequence[Entry[T]], ready: List[T]
+    ) -> bool:
+        """Release ``entries`` together, and say so, when none of them has to wait: the
+        parent of each is among them, already released, or none (a root); and no held span
+        waits for one of them. The usual case (a trace whose spans the processor took all
+        at once), decided with set operations instead of holding span after span."""
+        span_ids, parent_ids, roots, values = zip(*entries)
+        keys = list(zip(itertools.repeat(trace_id), span_ids))
+        children = self._children
+        if children and any(map(children.__contains__, keys)):
+            return False
+        waiting = set(itertools.compress(parent_ids, map(operator.not_, roots)))
+        waiting.difference_update(span_ids)
+        waiting.discard(None)
+        for parent_id in waiting:
+            parent_key = (trace_id, parent_id)
+            if parent_key not in self._sent and parent_key not in self._sent_before:
+                return False
+        self._sent.update(keys)
+        self._start_generation()
+        ready.extend(values)
+        return True
 
     def expire(self, now: float) -> List[T]:
         """Release the spans that waited longer than ``orphan_timeout`` for their root."""
@@ -144,10 +183,13 @@ class TraceBuffer(Generic[T]):
                         grandchildren = children.pop(kid, None)
                         if grandchildren:
                             stack.append(grandchildren)
-        if len(sent) >= _SENT_GENERATION:
-            # Forget the generation before the previous one. (A released subtree may
-            # overshoot the generation by its size, at most max_spans.)
-            self._sent_before = sent
+        self._start_generation()
+
+    def _start_generation(self) -> None:
+        if len(self._sent) >= _SENT_GENERATION:
+            # Forget the generation before the previous one. (What is released at once may
+            # overshoot the generation by its size: at most max_spans, or one take.)
+            self._sent_before = self._sent
             self._sent = set()
 
     def _release_oldest(self, ready: List[T]) -> int:

@@ -60,8 +60,6 @@ SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
 #: _TAKE_SOME at a time, one by one.
 _TAKE_ALL = 1024
 _TAKE_SOME = 64
-#: Spans buffered between two looks at what is ready (sent once a batch is ready).
-_CHUNK = 64
 
 #: What the buffer holds: a finished span with its trace id (None: its ids cannot be read).
 _Held = Tuple[Optional[int], ReadableSpan]
@@ -332,9 +330,8 @@ class XRaySpanProcessor(SpanProcessor):
             if not spans:
                 break
             left -= len(spans)
-            for start in range(0, len(spans), _CHUNK):
-                entries = _entries(spans[start : start + _CHUNK], lambda_mode, ready)
-                ready.extend(buffer.add_all(entries, now, failed))
+            for trace_id, entries in _by_trace(spans, lambda_mode, ready).items():
+                ready.extend(buffer.add(trace_id, entries, now, failed))
                 if failed:  # a bug in the buffer loses these spans, counted
                     pipeline.counters.add("spans_dropped.internal", len(failed))
                     pipeline.diag.error("internal", "buffering %d spans failed: %r",
@@ -374,14 +371,13 @@ class XRaySpanProcessor(SpanProcessor):
                                       exc_info=True)
 
 
-def _entries(
+def _by_trace(
     spans: List[ReadableSpan], lambda_mode: Optional[bool], unreadable: List[_Held]
-) -> List[Entry[_Held]]:
-    """The buffer's entries for ``spans``: keys from their ids, whether each is a document
-    root, and each span with its trace id. A span whose ids cannot be read goes to
-    ``unreadable`` (to be sent at once: translating it reports why it cannot be)."""
-    entries: List[Entry[_Held]] = []
-    append = entries.append
+) -> Dict[int, List[Entry[_Held]]]:
+    """The buffer's entries for ``spans``, by trace id: span and parent ids, whether each
+    is a document root, and each span with its trace id. A span whose ids cannot be read
+    goes to ``unreadable`` (to be sent at once: translating it reports why it cannot be)."""
+    traces: Dict[int, List[Entry[_Held]]] = {}
     cls: Optional[type] = None
     fast = False
     for span in spans:
@@ -401,15 +397,19 @@ def _entries(
             else:
                 trace_id, span_id = context.trace_id, context.span_id
             if parent is None:
-                parent_key = None
+                parent_id = None
             else:
-                parent_key = (trace_id, parent[1] if type(parent) is SpanContext
-                              else parent.span_id)
-            append(((trace_id, span_id), parent_key,
-                    is_document_root(parent, kind, lambda_mode), (trace_id, span)))
+                parent_id = parent[1] if type(parent) is SpanContext else parent.span_id
+            entry = (span_id, parent_id, is_document_root(parent, kind, lambda_mode),
+                     (trace_id, span))
+            entries = traces.get(trace_id)
+            if entries is None:
+                traces[trace_id] = [entry]
+            else:
+                entries.append(entry)
         except Exception:
             unreadable.append((None, span))
-    return entries
+    return traces
 
 
 def _call_weak(method: weakref.WeakMethod) -> None:  # type: ignore[type-arg]
