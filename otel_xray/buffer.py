@@ -21,9 +21,8 @@ together at once. (Spans whose parent links form a cycle among themselves, which
 hand-made spans can, leave that way too instead of waiting for the timeout.)
 
 Pure: no threads, no I/O, no clock -- the caller passes the time. It holds whatever the
-caller gives it (the processor: finished SDK spans, translated only once their tree is
-released), by trace id and span id, so that equal span ids in different traces never
-collide. One thread at a time.
+caller gives it (the processor: translated spans), by trace id and span id, so that equal
+span ids in different traces never collide. One thread at a time.
 """
 
 from __future__ import annotations

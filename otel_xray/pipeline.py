@@ -1,6 +1,9 @@
 """The export chain shared by the processor and the exporter: translate -> pack -> send -> count.
 
-:class:`Pipeline` owns the emitter and the counters. Everything it runs is guarded: a span
+:class:`Pipeline` owns the emitter and the counters. :meth:`Pipeline.export` runs the whole
+chain (the exporter); its stages -- :meth:`~Pipeline.by_trace`, :meth:`~Pipeline.translate`,
+:meth:`~Pipeline.pack`, :meth:`~Pipeline.deliver` -- are there for the processor, which holds
+translated spans between translating and packing. Everything it runs is guarded: a span
 that cannot be translated, a packing bug, an emitter that raises or answers nonsense, each
 ends up counted under ``spans_dropped.<reason>`` -- every span handed to it is counted
 exactly once as sent or as dropped. The emitter runs under OpenTelemetry's
@@ -22,7 +25,7 @@ from .config import TranslateOptions
 from .emit import Emitter
 from .emit.protocol import DEFAULT_MAX_DOCUMENT_BYTES
 from .packing import MIN_DOCUMENT_BYTES, Packed, pack
-from .translate.segment import Translated, translate_span
+from .translate.segment import Translated, reads_fields, translate_span
 
 __all__ = ["Pipeline", "default_emitter", "is_sampled", "suppressed"]
 
@@ -94,71 +97,6 @@ class Pipeline:
         self.counters = Counters()
         self.diag = RateLimitedLog(_log)
 
-    def export(self, spans: Iterable[ReadableSpan]) -> Tuple[bool, int]:
-        """Translate, pack and send the sampled ``spans`` in one emitter call; return
-        whether every one was delivered, and how many were not sampled."""
-        sampled: List[Tuple[Hashable, ReadableSpan]] = []
-        unsampled = unreadable = 0
-        for span in spans:
-            try:
-                context = span.context
-                if not is_sampled(context):
-                    unsampled += 1
-                    continue
-                if type(context) is SpanContext:  # a tuple: indexing skips a property call
-                    trace_id = context[0]
-                else:  # no context: translation reports it
-                    trace_id = 0 if context is None else context.trace_id
-            except Exception as exc:
-                self._translate_error(getattr(span, "name", "?"), exc)
-                unreadable += 1
-                continue
-            sampled.append((trace_id, span))
-        # What could not be read is counted already (translate_error).
-        return self.export_by_trace(sampled) and not unreadable, unsampled
-
-    def export_by_trace(self, spans: Iterable[Tuple[Hashable, ReadableSpan]]) -> bool:
-        """Translate, pack and send spans that are all to be sent, each with the id of its
-        trace (the processor knows both from its buffer), in one emitter call; return
-        whether every one was delivered.
-
-        The spans are grouped by trace, then translated and packed one trace at a time, so
-        that only one trace's documents exist as objects at once: a batch of hundreds of
-        spans leaves no intermediate objects behind for the garbage collector to promote
-        and sweep.
-        """
-        traces: Dict[Hashable, List[ReadableSpan]] = {}
-        for trace_id, span in spans:
-            spans_of_trace = traces.get(trace_id)
-            if spans_of_trace is None:
-                traces[trace_id] = [span]
-            else:
-                spans_of_trace.append(span)
-        packed: List[Packed] = []
-        wanted = translated = 0
-        for spans_of_trace in traces.values():
-            items = self._translate_all(spans_of_trace)
-            wanted += len(spans_of_trace)
-            translated += len(items)
-            if items:
-                packed.extend(self._pack(items))
-        # What could not be translated or packed is counted already (translate_error).
-        complete = translated == wanted == sum(p.spans for p in packed)
-        return self._deliver(packed) and complete
-
-    def _translate_all(self, spans: Iterable[ReadableSpan]) -> List[Translated]:
-        """``spans`` translated for packing; a span that cannot be is left out, counted
-        and logged. (A body with nothing to send is left out by packing, counted alike.)"""
-        items: List[Translated] = []
-        append = items.append
-        options = self.options
-        for span in spans:
-            try:
-                append(translate_span(span, options))
-            except Exception as exc:
-                self._translate_error(getattr(span, "name", "?"), exc)
-        return items
-
     def stats(self, extra: Optional[Dict[str, int]] = None) -> Dict[str, int]:
         """Every counter (0 when nothing happened), ``spans_dropped`` as the total of its
         reasons, the ``extra`` values, and the emitter's counters as ``emitter.<key>``."""
@@ -184,9 +122,81 @@ class Pipeline:
         except Exception:
             self.diag.error("emitter", "closing emitter %r failed", self.emitter, exc_info=True)
 
+    def export(self, spans: Iterable[ReadableSpan]) -> Tuple[bool, int]:
+        """Translate, pack and send the sampled ``spans`` in one emitter call; return
+        whether every one was delivered, and how many were not sampled.
+
+        The spans are translated and packed one trace at a time, so that only one trace's
+        documents exist as objects at once: a batch of hundreds of spans leaves no
+        intermediate objects behind for the garbage collector to promote and sweep.
+        """
+        traces, unsampled, unreadable = self.by_trace(spans, sampled_only=True)
+        packed: List[Packed] = []
+        wanted = translated = 0
+        for spans_of_trace in traces.values():
+            items = self.translate(spans_of_trace)
+            wanted += len(spans_of_trace)
+            translated += len(items)
+            if items:
+                packed.extend(self.pack(items))
+        # What could not be read, translated or packed is counted already (translate_error).
+        complete = not unreadable and translated == wanted == sum(p.spans for p in packed)
+        return self.deliver(packed) and complete, unsampled
+
     # -- stages ------------------------------------------------------------------------
 
-    def _pack(self, items: Sequence[Translated]) -> List[Packed]:
+    def by_trace(
+        self, spans: Iterable[ReadableSpan], *, sampled_only: bool = False
+    ) -> Tuple[Dict[Hashable, List[ReadableSpan]], int, int]:
+        """``spans`` grouped by trace id, each trace's in the order given; with
+        ``sampled_only``, the spans not sampled are left out. Returns the groups, how many
+        were left out, and how many could not be read (counted as ``translate_error``). A
+        span without a context goes under ``None``, for translation to report it."""
+        traces: Dict[Hashable, List[ReadableSpan]] = {}
+        unsampled = unreadable = 0
+        cls: Optional[type] = None
+        fast = False
+        for span in spans:
+            try:
+                if type(span) is not cls:  # the spans of a batch are usually of one class
+                    cls = type(span)
+                    fast = reads_fields(cls)
+                context = span._context if fast else span.context
+                if sampled_only and not is_sampled(context):
+                    unsampled += 1
+                    continue
+                if type(context) is SpanContext:  # a tuple: indexing skips a property call
+                    trace_id: Hashable = context[0]
+                else:
+                    trace_id = None if context is None else context.trace_id
+            except Exception as exc:
+                self._translate_error(getattr(span, "name", "?"), exc)
+                unreadable += 1
+                continue
+            spans_of_trace = traces.get(trace_id)
+            if spans_of_trace is None:
+                traces[trace_id] = [span]
+            else:
+                spans_of_trace.append(span)
+        return traces, unsampled, unreadable
+
+    def translate(self, spans: Iterable[ReadableSpan]) -> List[Translated]:
+        """``spans`` translated for packing; a span that cannot be is left out, counted
+        (``translate_error``) and logged."""
+        items: List[Translated] = []
+        append = items.append
+        options = self.options
+        for span in spans:
+            try:
+                append(translate_span(span, options))
+            except Exception as exc:
+                self._translate_error(getattr(span, "name", "?"), exc)
+        return items
+
+    def pack(self, items: Sequence[Translated]) -> List[Packed]:
+        """``items`` packed into documents (see :func:`~otel_xray.packing.pack`); a span
+        packing leaves out (an empty body) is counted as ``translate_error``. A packing bug
+        does not lose the spans: they are packed one by one instead."""
         failed: List[Any] = []
         try:
             packed = pack(
@@ -221,8 +231,9 @@ class Pipeline:
             self._translate_error(item.body.get("name", "?"), error)
         return packed
 
-    def _deliver(self, packed: Sequence[Packed]) -> bool:
-        """Send the documents in one emitter call and count what each one carried."""
+    def deliver(self, packed: Sequence[Packed]) -> bool:
+        """Send the documents in one emitter call and count what each one carried; return
+        whether every one was delivered."""
         if not packed:
             return True
         documents = [item.document for item in packed]

@@ -1,10 +1,10 @@
 """XRaySpanProcessor: whole local span trees as one X-Ray document each, sent in the background.
 
 The application's threads only append finished spans to a bounded queue (O(1)). One daemon
-worker thread holds each one in a :class:`~otel_xray.buffer.TraceBuffer` until its
-document root ends, and hands what is ready to the :class:`~otel_xray.pipeline.Pipeline`
-(translate, pack, send, count). When the queue is full the
-oldest queued span is dropped and counted.
+worker thread takes them a trace at a time, translates them, holds each one in a
+:class:`~otel_xray.buffer.TraceBuffer` until its document root ends, and packs and sends
+what is ready; each stage is the :class:`~otel_xray.pipeline.Pipeline`'s, which counts.
+When the queue is full the oldest queued span is dropped and counted.
 
 Every limit has an ``OTEL_EXPORTER_XRAY_*`` environment variable and a valid range;
 explicit arguments win; a value out of range is logged once and the default used.
@@ -22,14 +22,14 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanContext
 
 from .buffer import Entry, TraceBuffer
 from .config import IntSetting, TranslateOptions
 from .emit import Emitter
+from .packing import Packed
 from .pipeline import Pipeline, default_emitter, is_sampled, suppressed
 from .propagation import link_displaced_parent
-from .translate.segment import is_document_root, reads_fields
+from .translate.segment import Translated
 
 __all__ = ["XRaySpanProcessor"]
 
@@ -60,9 +60,6 @@ SHUTDOWN_TIMEOUT_MILLIS = IntSetting(
 #: _TAKE_SOME at a time, one by one.
 _TAKE_ALL = 1024
 _TAKE_SOME = 64
-
-#: What the buffer holds: a finished span with its trace id (None: its ids cannot be read).
-_Held = Tuple[Optional[int], ReadableSpan]
 
 # What the pipeline counts for each span the worker took from the queue.
 _SETTLED = (
@@ -102,7 +99,7 @@ class XRaySpanProcessor(SpanProcessor):
     _lock: threading.Lock
     _wake: threading.Event
     _queue: Deque[ReadableSpan]
-    _buffer: TraceBuffer[_Held]
+    _buffer: TraceBuffer[Translated]
     _worker: Optional[threading.Thread]
 
     def __init__(
@@ -321,29 +318,41 @@ class XRaySpanProcessor(SpanProcessor):
         now = time.monotonic()
         buffer, pipeline = self._buffer, self._pipeline
         batch_size = self._batch_size
-        lambda_mode = pipeline.options.lambda_mode
-        ready: List[_Held] = []
-        failed: List[Tuple[_Held, Exception]] = []
+        packed: List[Packed] = []
+        spans_packed = 0
+        failed: List[Tuple[Translated, Exception]] = []
         left = len(self._queue)  # not more: a busy application must not keep us here
         while left > 0:
             spans = self._take(left)
             if not spans:
                 break
             left -= len(spans)
-            for trace_id, entries in _by_trace(spans, lambda_mode, ready).items():
-                ready.extend(buffer.add(trace_id, entries, now, failed))
+            # All sampled (on_end queued no other); what cannot be read is counted there.
+            traces = pipeline.by_trace(spans)[0]
+            for trace_id, spans_of_trace in traces.items():
+                # Translated before holding: the buffer works on the ids translation reads,
+                # and a trace released at once is packed while its objects are young.
+                entries: List[Entry[Translated]] = [
+                    (item.span_id, item.parent_id, item.is_root, item)
+                    for item in pipeline.translate(spans_of_trace)
+                ]
+                ready = buffer.add(trace_id, entries, now, failed)
                 if failed:  # a bug in the buffer loses these spans, counted
                     pipeline.counters.add("spans_dropped.internal", len(failed))
                     pipeline.diag.error("internal", "buffering %d spans failed: %r",
                                         len(failed), failed[0][1])
                     failed.clear()
-                if len(ready) >= batch_size:
-                    self._send(ready)
-                    ready = []
-        ready.extend(buffer.expire(now))
+                if ready:
+                    spans_packed += self._pack(ready, packed)
+                    if spans_packed >= batch_size:
+                        self._deliver(packed)
+                        packed, spans_packed = [], 0
+        ready = buffer.expire(now)
         if flush:
             ready.extend(buffer.flush())
-        self._send(ready)
+        if ready:
+            self._pack(ready, packed)
+        self._deliver(packed)
 
     def _take(self, left: int) -> List[ReadableSpan]:
         """Queued spans, at most ``left``, counted as taken in the same step (under the lock
@@ -358,58 +367,27 @@ class XRaySpanProcessor(SpanProcessor):
             self._taken += len(spans)
         return spans
 
-    def _send(self, ready: List[_Held]) -> None:
-        if not ready:
+    def _pack(self, ready: List[Translated], packed: List[Packed]) -> int:
+        """Pack ``ready`` onto ``packed``; return how many spans that was."""
+        try:
+            documents = self._pipeline.pack(ready)
+        except Exception:  # Pipeline.pack guards itself; this is a last resort
+            self._lost(len(ready))
+            return 0
+        packed.extend(documents)
+        return len(ready)
+
+    def _deliver(self, packed: List[Packed]) -> None:
+        if not packed:
             return
         try:
-            # With the trace ids the buffer's keys were made of; all sampled (on_end queued
-            # no other, by the pipeline's own is_sampled).
-            self._pipeline.export_by_trace(ready)
-        except Exception:  # Pipeline guards each stage; this is a last resort
-            self._pipeline.counters.add("spans_dropped.internal", len(ready))
-            self._pipeline.diag.error("internal", "sending %d spans failed", len(ready),
-                                      exc_info=True)
+            self._pipeline.deliver(packed)
+        except Exception:  # Pipeline.deliver guards the emitter; this is a last resort
+            self._lost(sum(p.spans for p in packed))
 
-
-def _by_trace(
-    spans: List[ReadableSpan], lambda_mode: Optional[bool], unreadable: List[_Held]
-) -> Dict[int, List[Entry[_Held]]]:
-    """The buffer's entries for ``spans``, by trace id: span and parent ids, whether each
-    is a document root, and each span with its trace id. A span whose ids cannot be read
-    goes to ``unreadable`` (to be sent at once: translating it reports why it cannot be)."""
-    traces: Dict[int, List[Entry[_Held]]] = {}
-    cls: Optional[type] = None
-    fast = False
-    for span in spans:
-        try:
-            if type(span) is not cls:  # the spans of a batch are usually of one class
-                cls = type(span)
-                fast = reads_fields(cls)
-            if fast:  # the SDK's fields, as translation reads them
-                context, parent, kind = span._context, span._parent, span._kind
-            else:
-                context, parent, kind = span.context, span.parent, span.kind
-            # SpanContext is a tuple: indexing skips the property calls.
-            if type(context) is SpanContext:
-                trace_id, span_id = context[0], context[1]
-            elif context is None:
-                raise ValueError("span has no context")
-            else:
-                trace_id, span_id = context.trace_id, context.span_id
-            if parent is None:
-                parent_id = None
-            else:
-                parent_id = parent[1] if type(parent) is SpanContext else parent.span_id
-            entry = (span_id, parent_id, is_document_root(parent, kind, lambda_mode),
-                     (trace_id, span))
-            entries = traces.get(trace_id)
-            if entries is None:
-                traces[trace_id] = [entry]
-            else:
-                entries.append(entry)
-        except Exception:
-            unreadable.append((None, span))
-    return traces
+    def _lost(self, spans: int) -> None:
+        self._pipeline.counters.add("spans_dropped.internal", spans)
+        self._pipeline.diag.error("internal", "sending %d spans failed", spans, exc_info=True)
 
 
 def _call_weak(method: weakref.WeakMethod) -> None:  # type: ignore[type-arg]

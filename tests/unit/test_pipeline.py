@@ -50,6 +50,19 @@ def roots(recorder: SpanRecorder, count: int) -> List[Any]:
     return [recorder.span(f"root-{index}") for index in range(count)]
 
 
+def _span(name: str, trace_id: int, flags: int = 1) -> ReadableSpan:
+    context = SpanContext(trace_id, 7, False, TraceFlags(flags))
+    return ReadableSpan(name, context=context, start_time=1, end_time=2)
+
+
+class ContextByProperty(ReadableSpan):
+    """A span class that shows its context through its own property, not the field."""
+
+    @property
+    def context(self) -> SpanContext:
+        return SpanContext(99, 7, False, TraceFlags(1))
+
+
 def send(emitter: ScriptedEmitter, recorder: SpanRecorder, count: int) -> Dict[str, int]:
     pipeline = Pipeline(emitter, OPTIONS)
     pipeline.export(roots(recorder, count))
@@ -114,14 +127,10 @@ def test_an_emitter_whose_document_limit_is_too_small_is_refused() -> None:
 
 
 def test_export_sends_the_sampled_spans_and_counts_the_others() -> None:
-    def span(name: str, trace_id: int, flags: int) -> ReadableSpan:
-        context = SpanContext(trace_id, 7, False, TraceFlags(flags))
-        return ReadableSpan(name, context=context, start_time=1, end_time=2)
-
     emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
     pipeline = Pipeline(emitter, OPTIONS)
 
-    result = pipeline.export([span("a", 1, 1), span("b", 2, 0), span("c", 3, 1)])
+    result = pipeline.export([_span("a", 1), _span("b", 2, flags=0), _span("c", 3)])
 
     assert result == (True, 1)
     assert pipeline.stats()["spans_sent"] == 2
@@ -146,39 +155,51 @@ def test_export_packs_the_spans_of_each_trace_together(recorder: SpanRecorder) -
     ]
 
 
-def test_export_by_trace_packs_the_spans_of_each_trace_id_together(
-    recorder: SpanRecorder,
-) -> None:
-    emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
-    pipeline = Pipeline(emitter, OPTIONS)
-    tracer = recorder.tracer
-    root = tracer.start_span("root", kind=SpanKind.SERVER)
-    with trace.use_span(root, end_on_exit=False):
-        tracer.start_span("child").end()
-    root.end()
-    other = recorder.span("other-root")
+def test_by_trace_groups_the_spans_by_trace_id_in_the_order_given() -> None:
+    pipeline = Pipeline(ScriptedEmitter(None), OPTIONS)
+    a1, b1, a2 = _span("a1", 1), _span("b1", 2), _span("a2", 1)
 
-    child, parent = recorder.spans()[:2]
-    # The trace ids are the caller's: the pipeline reads none from the spans.
-    assert pipeline.export_by_trace([("a", child), ("b", other), ("a", parent)]) is True
+    traces, unsampled, unreadable = pipeline.by_trace([a1, b1, a2])
 
-    documents = [orjson.loads(doc) for doc in emitter.sent]
-    assert [(doc["id"], len(doc.get("subsegments", ()))) for doc in documents] == [
-        (f"{root.get_span_context().span_id:016x}", 1),
-        (f"{other.context.span_id:016x}", 0),
-    ]
-    assert pipeline.stats()["spans_sent"] == 3
+    assert traces == {1: [a1, a2], 2: [b1]}
+    assert (unsampled, unreadable) == (0, 0)
 
 
-def test_export_by_trace_counts_a_span_it_cannot_translate(recorder: SpanRecorder) -> None:
-    emitter = ScriptedEmitter(lambda docs: [True] * len(docs))
-    pipeline = Pipeline(emitter, OPTIONS)
+def test_by_trace_leaves_out_unsampled_spans_only_when_asked() -> None:
+    pipeline = Pipeline(ScriptedEmitter(None), OPTIONS)
+    spans = [_span("a", 1), _span("b", 2, flags=0)]
+
+    assert pipeline.by_trace(spans)[0] == {1: [spans[0]], 2: [spans[1]]}
+    assert pipeline.by_trace(spans, sampled_only=True)[:2] == ({1: [spans[0]]}, 1)
+
+
+def test_by_trace_reads_the_context_a_span_class_shows_through_its_property() -> None:
+    pipeline = Pipeline(ScriptedEmitter(None), OPTIONS)
+    sdk, shown = _span("sdk", 1), ContextByProperty("shown", context=None)
+
+    assert pipeline.by_trace([sdk, shown])[0] == {1: [sdk], 99: [shown]}
+
+
+def test_by_trace_puts_a_span_without_context_under_none_for_translation_to_report() -> None:
+    pipeline = Pipeline(ScriptedEmitter(lambda docs: [True] * len(docs)), OPTIONS)
     no_context = ReadableSpan("no-context", context=None, start_time=1, end_time=2)
 
-    assert pipeline.export_by_trace([(None, no_context), (1, recorder.span("root"))]) is False
-
+    assert pipeline.by_trace([no_context])[0] == {None: [no_context]}
+    assert pipeline.export([no_context, _span("root", 1)]) == (False, 0)
     assert pipeline.stats()["spans_dropped.translate_error"] == 1
     assert pipeline.stats()["spans_sent"] == 1
+
+
+def test_by_trace_counts_a_span_whose_context_cannot_be_read() -> None:
+    class Broken(ReadableSpan):
+        @property
+        def context(self) -> SpanContext:
+            raise RuntimeError("no context today")
+
+    pipeline = Pipeline(ScriptedEmitter(None), OPTIONS)
+
+    assert pipeline.by_trace([Broken("broken"), _span("a", 1)])[1:] == (0, 1)
+    assert pipeline.stats()["spans_dropped.translate_error"] == 1
 
 
 def test_a_suppressed_block_inside_another_keeps_the_outer_one_suppressed() -> None:
