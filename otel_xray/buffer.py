@@ -86,6 +86,8 @@ class TraceBuffer(Generic[T]):
         error, for the caller to count (without ``failed``, the error is raised).
         """
         ready: List[T] = []
+        if not entries:
+            return ready
         try:
             if self._release_whole(trace_id, entries, ready):
                 return ready

@@ -174,6 +174,13 @@ def test_a_batch_without_the_parent_of_one_span_holds_that_span() -> None:
     assert len(held) == 1
 
 
+def test_no_spans_release_nothing() -> None:
+    held = buffer()
+    held.add(TRACE, [item("c1", "a")], 0.0)
+    assert held.add(TRACE, [], 1.0) == []
+    assert len(held) == 1
+
+
 def test_spans_whose_parent_links_form_a_cycle_among_them_leave_at_once() -> None:
     # Only hand-made spans can: held one by one they could only wait for the timeout.
     released = buffer().add(TRACE, [item("a", "b"), item("b", "a")], 0.0)
