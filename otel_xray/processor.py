@@ -372,7 +372,7 @@ class XRaySpanProcessor(SpanProcessor):
         try:
             documents = self._pipeline.pack(ready)
         except Exception:  # Pipeline.pack guards itself; this is a last resort
-            self._lost(len(ready))
+            self._lost("packing", len(ready))
             return 0
         packed.extend(documents)
         return len(ready)
@@ -383,11 +383,11 @@ class XRaySpanProcessor(SpanProcessor):
         try:
             self._pipeline.deliver(packed)
         except Exception:  # Pipeline.deliver guards the emitter; this is a last resort
-            self._lost(sum(p.spans for p in packed))
+            self._lost("sending", sum(p.spans for p in packed))
 
-    def _lost(self, spans: int) -> None:
+    def _lost(self, stage: str, spans: int) -> None:
         self._pipeline.counters.add("spans_dropped.internal", spans)
-        self._pipeline.diag.error("internal", "sending %d spans failed", spans, exc_info=True)
+        self._pipeline.diag.error("internal", "%s %d spans failed", stage, spans, exc_info=True)
 
 
 def _call_weak(method: weakref.WeakMethod) -> None:  # type: ignore[type-arg]
